@@ -1,0 +1,354 @@
+"""Background polling: a scheduler thread spreads targets over the interval, a pool polls them."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Protocol
+
+from .client import REASONS, PollError, ScribeClient
+from .config import Config, Granularity
+from .counter import ClickCounter
+from .keys import KeyReader, KeySourceError
+from .response import ClicksResponse
+from .snapshot import ClicksView, Snapshot, TargetView
+
+log = logging.getLogger(__name__)
+
+TargetKey = tuple[str, Granularity]
+# The scheduler thread wakes at least this often, which is what /healthz checks.
+_TICK_SECONDS = 1.0
+_HEARTBEAT_GRACE_SECONDS = 30.0
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+
+def phase(key: TargetKey) -> float:
+    """A stable fraction in [0, 1) that places a target's polls within the interval."""
+    digest = hashlib.blake2b(f"{key[0]}\0{key[1]}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class _Target:
+    """Mutable state of one target; only the poller touches it, under the poller's lock."""
+
+    __slots__ = ("in_flight", "key", "reader", "view")
+
+    def __init__(self, key: TargetKey, reader: KeyReader) -> None:
+        self.key = key
+        self.reader = reader
+        self.view = TargetView(workspace=key[0], granularity=key[1])
+        self.in_flight = False
+
+
+class Poller:
+    """Owns the targets, polls them, and publishes an immutable Snapshot after every poll."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock | None = None,
+        observe_request: Callable[[float], None] | None = None,
+    ) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self._observe_request = observe_request or (lambda seconds: None)
+        self._lock = threading.Lock()
+        self._targets: dict[TargetKey, _Target] = {}
+        self._counters: dict[str, ClickCounter] = {}
+        self._heap: list[tuple[float, int, _Target]] = []
+        self._seq = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._heartbeat = time.monotonic()
+        self._ready = False
+        self._snapshot = Snapshot()
+        self._polls_done = threading.Condition(self._lock)
+        self._poll_count = 0
+        self._running = 0
+        self.config = config
+        self._client = ScribeClient(config.api, pool_size=config.polling.max_concurrency)
+        self._executor = self._new_executor(config)
+        self._install_targets(config, reschedule=False)
+        self._publish()
+
+    # --- configuration -------------------------------------------------------------------
+
+    @staticmethod
+    def _new_executor(config: Config) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(
+            max_workers=config.polling.max_concurrency, thread_name_prefix="poll"
+        )
+
+    def _install_targets(self, config: Config, reschedule: bool) -> None:
+        """Replace the target set with the one of `config`, keeping state of surviving targets."""
+        old = self._targets
+        targets: dict[TargetKey, _Target] = {}
+        for workspace in config.workspaces:
+            for granularity in config.polling.granularities:
+                key = (workspace.name, granularity)
+                target = old.get(key)
+                if target is None or target.reader.source != workspace.key_source:
+                    fresh = _Target(key, KeyReader(workspace.key_source))
+                    if target is not None:
+                        fresh.view, fresh.in_flight = target.view, target.in_flight
+                    target = fresh
+                targets[key] = target
+        finest = config.polling.finest_granularity
+        if finest != self.config.polling.finest_granularity:
+            self._counters = {}
+        names = {w.name for w in config.workspaces}
+        self._counters = {n: c for n, c in self._counters.items() if n in names}
+        self._targets = targets
+        if reschedule or not self._heap:
+            self._heap = []
+            start = time.monotonic()
+            for target in targets.values():
+                self._schedule(target, start + phase(target.key) * config.polling.interval_seconds)
+        else:
+            for key, target in targets.items():
+                if old.get(key) is not target:
+                    due = time.monotonic() + phase(key) * config.polling.interval_seconds
+                    self._schedule(target, due)
+
+    def apply_config(self, config: Config) -> None:
+        """Switch to a new, already validated config: added targets start, removed ones vanish."""
+        with self._lock:
+            previous = self.config
+            interval_changed = previous.polling.interval_seconds != config.polling.interval_seconds
+            self.config = config
+            self._install_targets(config, reschedule=interval_changed)
+            if config.api != previous.api or (
+                config.polling.max_concurrency != previous.polling.max_concurrency
+            ):
+                old_client, self._client = (
+                    self._client,
+                    ScribeClient(config.api, pool_size=config.polling.max_concurrency),
+                )
+                old_client.close()
+            if config.polling.max_concurrency != previous.polling.max_concurrency:
+                old_executor, self._executor = self._executor, self._new_executor(config)
+                old_executor.shutdown(wait=False)
+            self._publish_locked()
+        self._wake.set()
+
+    # --- polling ---------------------------------------------------------------------------
+
+    def _schedule(self, target: _Target, due: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, target))
+
+    def poll_all(self, timeout: float | None = None) -> bool:
+        """Poll every target once now, concurrently; True if every poll succeeded."""
+        with self._lock:
+            targets = [t for t in self._targets.values() if not t.in_flight]
+            for target in targets:
+                target.in_flight = True
+            executor = self._executor
+        futures = [executor.submit(self._poll, target) for target in targets]
+        wait(futures, timeout=timeout)
+        with self._lock:
+            return all(t.view.up for t in self._targets.values())
+
+    def _poll(self, target: _Target) -> None:
+        with self._lock:
+            self._running += 1
+        try:
+            self._poll_once(target)
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._polls_done.notify_all()
+
+    def _poll_once(self, target: _Target) -> None:
+        granularity = target.key[1]
+        try:
+            key = target.reader.current()
+            client = self._client
+            started = time.monotonic()
+            try:
+                response = client.fetch_clicks(key, granularity)
+            finally:
+                self._observe_request(time.monotonic() - started)
+        except KeySourceError as exc:
+            # Without a key the API could only answer 401; say so without spending a request.
+            self._record_failure(target, PollError("unauthorized", str(exc)))
+        except PollError as exc:
+            self._record_failure(target, exc)
+        else:
+            self._record_success(target, response)
+
+    def _record_success(self, target: _Target, response: ClicksResponse) -> None:
+        now = self._clock.time()
+        workspace, granularity = target.key
+        with self._lock:
+            try:
+                if self._targets.get(target.key) is not target:
+                    return  # removed by a reload while in flight
+                clicks = ClicksView.of(response, now, self.config.polling.settle_seconds)
+                was = target.view
+                target.view = dataclasses.replace(
+                    was,
+                    attempted=True,
+                    up=True,
+                    last_success=now,
+                    clicks=clicks,
+                    last_error=None,
+                    last_error_message=None,
+                )
+                if granularity == self.config.polling.finest_granularity:
+                    self._counters.setdefault(workspace, ClickCounter()).observe(response)
+                self._publish_locked()
+            finally:
+                target.in_flight = False
+                self._poll_count += 1
+                self._polls_done.notify_all()
+        extra = {"workspace": workspace, "granularity": granularity}
+        if was.attempted and not was.up:
+            log.info("poll recovered after %s", was.last_error, extra=extra)
+        log.debug(
+            "poll succeeded: %d buckets, window total %d",
+            clicks.buckets,
+            clicks.window,
+            extra=extra,
+        )
+
+    def _record_failure(self, target: _Target, error: PollError) -> None:
+        workspace, granularity = target.key
+        with self._lock:
+            try:
+                if self._targets.get(target.key) is not target:
+                    return
+                was = target.view
+                errors = list(was.errors)
+                errors[REASONS.index(error.reason)] += 1
+                target.view = dataclasses.replace(
+                    was,
+                    attempted=True,
+                    up=False,
+                    errors=tuple(errors),
+                    last_error=error.reason,
+                    last_error_message=str(error),
+                )
+                self._publish_locked()
+            finally:
+                target.in_flight = False
+                self._poll_count += 1
+                self._polls_done.notify_all()
+        # One warning per change of state; the same failure again is only a debug line.
+        level = logging.DEBUG if was.last_error == error.reason else logging.WARNING
+        log.log(
+            level,
+            "poll failed: %s",
+            error,
+            extra={"workspace": workspace, "granularity": granularity, "reason": error.reason},
+        )
+
+    # --- snapshots -------------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        with self._lock:
+            self._publish_locked()
+
+    def _publish_locked(self) -> None:
+        targets = tuple(self._targets[k].view for k in sorted(self._targets))
+        if not self._ready and targets and all(t.attempted for t in targets):
+            # Readiness latches: a workspace added by a reload must not take the whole pod out
+            # of its Service (and so out of Prometheus) until its first poll.
+            self._ready = True
+        counters = tuple(
+            (name, counter.total)
+            for name, counter in sorted(self._counters.items())
+            if counter.has_baseline
+        )
+        # A single reference assignment: a scrape sees either the old or the new snapshot.
+        self._snapshot = Snapshot(
+            targets=targets,
+            counters=counters,
+            stale_after_seconds=self.config.polling.stale_after_seconds,
+        )
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def now(self) -> float:
+        return self._clock.time()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def healthy(self) -> bool:
+        if self._thread is None:
+            return not self._stop.is_set()
+        alive = self._thread.is_alive()
+        return alive and time.monotonic() - self._heartbeat < _HEARTBEAT_GRACE_SECONDS
+
+    def wait_for_polls(self, count: int, timeout: float) -> bool:
+        """Block until at least `count` polls have completed in total (for tests and --once)."""
+        with self._polls_done:
+            return self._polls_done.wait_for(lambda: self._poll_count >= count, timeout)
+
+    # --- the scheduler thread ------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._heartbeat = now = time.monotonic()
+            with self._lock:
+                self._dispatch_due(now)
+                next_due = self._heap[0][0] if self._heap else now + _TICK_SECONDS
+            self._wake.wait(min(max(next_due - now, 0.0), _TICK_SECONDS))
+            self._wake.clear()
+
+    def _dispatch_due(self, now: float) -> None:
+        interval = self.config.polling.interval_seconds
+        while self._heap and self._heap[0][0] <= now:
+            due, _, target = heapq.heappop(self._heap)
+            if self._targets.get(target.key) is not target:
+                continue  # removed or replaced by a reload
+            next_due = due + interval
+            while next_due <= now:
+                next_due += interval  # fell behind: skip missed slots, keep the phase
+            self._schedule(target, next_due)
+            if target.in_flight:
+                # Never two requests in flight for one target: this slot is skipped.
+                log.debug(
+                    "previous poll still running; skipping this one",
+                    extra={"workspace": target.key[0], "granularity": target.key[1]},
+                )
+                continue
+            target.in_flight = True
+            self._executor.submit(self._poll, target)
+
+    def stop(self, timeout: float) -> None:
+        """Stop scheduling; wait up to `timeout` for polls in flight, abandon the rest."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=_TICK_SECONDS + 1)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._polls_done.wait(remaining):
+                    break
+        self._client.close()

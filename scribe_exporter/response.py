@@ -1,0 +1,122 @@
+"""Validation of a clicks response against the vendor's schema, into an immutable value."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .config import Granularity
+
+log = logging.getLogger(__name__)
+
+_TOP_KEYS = frozenset({"data", "totals", "granularity", "time_zone"})
+_ITEM_KEYS = frozenset({"period", "count"})
+_TOTALS_KEYS = frozenset({"count"})
+
+_reported_unknown: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+class InvalidResponseError(Exception):
+    """The body is not JSON or does not match the schema; the message says what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start: datetime  # aware, UTC
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClicksResponse:
+    buckets: tuple[Bucket, ...]  # sorted by start, oldest first, one per start
+    total: int
+    granularity: Granularity
+    time_zone: ZoneInfo
+
+
+def _note_unknown(where: str, keys: set[str]) -> None:
+    """Tolerate keys the schema does not know (an API addition must not blind the monitoring)."""
+    for key in sorted(keys):
+        path = f"{where}.{key}" if where else key
+        with _reported_lock:
+            if path in _reported_unknown:
+                continue
+            _reported_unknown.add(path)
+        log.debug("response carries unknown key %s; ignoring it", path)
+
+
+def _count(value: Any, where: str) -> int:
+    # JSON true would pass isinstance(int); 3.0 is not an integer count either.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidResponseError(f"{where} must be an integer, got {json.dumps(value)[:40]}")
+    if value < 0:
+        raise InvalidResponseError(f"{where} must not be negative, got {value}")
+    return value
+
+
+def _period(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidResponseError(f"{where} must be a string, got {json.dumps(value)[:40]}")
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidResponseError(f"{where} is not an ISO-8601 instant: {value[:40]!r}") from None
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise InvalidResponseError(f"{where} has no UTC offset: {value[:40]!r}")
+    return instant.astimezone(UTC)
+
+
+def _zone(value: Any) -> ZoneInfo:
+    if not isinstance(value, str) or not value:
+        raise InvalidResponseError(
+            f"time_zone must be a non-empty string, got {json.dumps(value)[:40]}"
+        )
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidResponseError(f"time_zone {value[:60]!r} is not a known IANA zone") from None
+
+
+def _object(value: Any, where: str, required: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidResponseError(f"{where or 'body'} must be a JSON object")
+    missing = required - value.keys()
+    if missing:
+        raise InvalidResponseError(f"{where or 'body'} lacks required key {sorted(missing)[0]}")
+    extra = value.keys() - required
+    if extra:
+        _note_unknown(where.split("[", maxsplit=1)[0] + ("[]" if "[" in where else ""), set(extra))
+    return value
+
+
+def parse_clicks(body: bytes | str, requested: Granularity) -> ClicksResponse:
+    """Parse and validate one response body; raises InvalidResponseError."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidResponseError("body is not JSON") from None
+    top = _object(document, "", _TOP_KEYS)
+    if top["granularity"] != requested:
+        raise InvalidResponseError(
+            f"granularity is {json.dumps(top['granularity'])[:40]}, requested {requested!r}"
+        )
+    zone = _zone(top["time_zone"])
+    totals = _object(top["totals"], "totals", _TOTALS_KEYS)
+    total = _count(totals["count"], "totals.count")
+    data = top["data"]
+    if not isinstance(data, list):
+        raise InvalidResponseError("data must be a list")
+    by_start: dict[datetime, int] = {}
+    for index, raw in enumerate(data):
+        item = _object(raw, f"data[{index}]", _ITEM_KEYS)
+        start = _period(item["period"], f"data[{index}].period")
+        # Duplicates are not documented away: the last one seen wins.
+        by_start[start] = _count(item["count"], f"data[{index}].count")
+    buckets = tuple(Bucket(start, by_start[start]) for start in sorted(by_start))
+    return ClicksResponse(buckets=buckets, total=total, granularity=requested, time_zone=zone)
