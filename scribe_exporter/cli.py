@@ -18,7 +18,7 @@ from .config import ApiConfig, Config, ConfigError, PollingConfig, WorkspaceConf
 from .keys import KeyLiteral
 from .logs import LEVELS, setup_logging
 from .metrics import Instrumentation, SnapshotCollector
-from .poller import Poller
+from .poller import Clock, Poller
 from .secrets import Secret
 from .simulator import Simulator, demo_workspaces
 from .web import make_server, parse_listen_address, serve_in_background
@@ -108,10 +108,12 @@ def demo_config(simulator: Simulator) -> Config:
 class Exporter:
     """The running process: poller, metrics and HTTP server, wired once."""
 
-    def __init__(self, config: Config, config_path: str | None) -> None:
+    def __init__(self, config: Config, config_path: str | None, clock: Clock | None = None) -> None:
         self.config_path = config_path
         self.instrumentation = Instrumentation()
-        self.poller = Poller(config, observe_request=self.instrumentation.request_duration.observe)
+        self.poller = Poller(
+            config, clock=clock, observe_request=self.instrumentation.request_duration.observe
+        )
         self.instrumentation.registry.register(SnapshotCollector(self.poller))
         self.instrumentation.config_loaded(time.time())
 

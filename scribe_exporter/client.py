@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from . import __version__
@@ -160,16 +161,27 @@ class ScribeClient:
 
     def _read_body(self, reply: requests.Response, deadline: float) -> bytes:
         # The read timeout of requests applies per socket read; a server that drips bytes could
-        # hold a worker forever, so the whole body shares one deadline.
+        # hold a worker forever, so the whole body shares one deadline. read1 returns what has
+        # arrived instead of waiting for a full chunk, so the deadline is checked between reads.
         chunks: list[bytes] = []
         size = 0
-        for chunk in reply.iter_content(chunk_size=65536):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise PollError("invalid_response", f"body larger than {MAX_RESPONSE_BYTES} bytes")
-            if time.monotonic() > deadline:
-                raise requests.Timeout()
+        try:
+            while chunk := reply.raw.read1(65536, decode_content=True):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise PollError(
+                        "invalid_response", f"body larger than {MAX_RESPONSE_BYTES} bytes"
+                    )
+                if time.monotonic() > deadline:
+                    raise requests.Timeout()
+        # Reading the raw stream bypasses requests' mapping of urllib3's errors; map them here.
+        except urllib3.exceptions.ReadTimeoutError:
+            raise requests.Timeout() from None
+        except urllib3.exceptions.DecodeError:
+            raise PollError("invalid_response", "body cannot be decoded") from None
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError) as exc:
+            raise PollError("connection", f"connection broken while reading: {exc}") from None
         return b"".join(chunks)
 
 

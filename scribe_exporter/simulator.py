@@ -173,6 +173,14 @@ class Simulator:
     def workspace(self, name: str) -> SimWorkspace:
         return self._by_name[name]
 
+    def set_key(self, name: str, key: str) -> None:
+        """Rotate a workspace's key: the old one answers 401 from now on."""
+        with self._lock:
+            ws = self._by_name[name]
+            del self._by_key[ws.key]
+            ws.key = key
+            self._by_key[key] = ws
+
     def add_workspace(self, ws: SimWorkspace) -> None:
         with self._lock:
             self._by_key[ws.key] = ws
@@ -233,9 +241,10 @@ class Simulator:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         handler = type("SimHandler", (_SimHandler,), {"sim": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="simulator", daemon=True).start()
+        self._server = _QuietServer((host, port), handler)
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="simulator", daemon=True
+        ).start()
         return self.url
 
     @property
@@ -253,6 +262,15 @@ class Simulator:
     def wait(self, seconds: float) -> None:
         """Latency injection that ends early when the simulator stops."""
         self._stopping.wait(seconds)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that gave up (a timeout test) is expected; anything else is worth a trace.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _SimHandler(BaseHTTPRequestHandler):

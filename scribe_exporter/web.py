@@ -121,8 +121,12 @@ def make_server(
     return server_class((host, port), handler)
 
 
-def serve_in_background(server: ThreadingHTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+def serve_in_background(
+    server: ThreadingHTTPServer, poll_interval: float = 0.5
+) -> threading.Thread:
+    thread = threading.Thread(
+        target=server.serve_forever, args=(poll_interval,), name="http", daemon=True
+    )
     thread.start()
     return thread
 
