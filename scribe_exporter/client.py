@@ -188,8 +188,9 @@ class ScribeClient:
 def _describe_connection_error(exc: requests.ConnectionError) -> str:
     # The text of a urllib3 error holds the URL and host, never headers; keep the innermost cause.
     cause: BaseException = exc
-    while cause.__cause__ is not None or cause.__context__ is not None:
+    for _ in range(10):  # a chain is short; the bound guards against a cycle
         nxt = cause.__cause__ or cause.__context__
-        assert nxt is not None
+        if nxt is None:
+            break
         cause = nxt
     return f"connection failed: {type(cause).__name__}: {str(cause)[:200]}"

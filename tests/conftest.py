@@ -142,8 +142,11 @@ class Running:
         return self.exporter.poller.poll_all(timeout=10)
 
 
+StartExporter = Callable[[Config, Path], Running]
+
+
 @pytest.fixture
-def start_exporter(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[[Config, Path], Running]]:
+def start_exporter(tmp_path: Path, clock: FakeClock) -> Iterator[StartExporter]:
     """Starts an exporter in-process (fake clock, no scheduler: tests drive polls)."""
     started: list[tuple[Running, object]] = []
 
@@ -165,9 +168,7 @@ def start_exporter(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[[Confi
 
 
 @pytest.fixture
-def exporter(
-    sim: SimHandle, tmp_path: Path, start_exporter: Callable[[Config, Path], Running]
-) -> Running:
+def exporter(sim: SimHandle, tmp_path: Path, start_exporter: StartExporter) -> Running:
     path = write_config(tmp_path, sim.url, ["acme", "globex"])
     return start_exporter(load_config(str(path)), path)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,14 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from scribe_exporter.client import REASONS
-from scribe_exporter.config import Config, load_config
+from scribe_exporter.config import load_config
 from scribe_exporter.simulator import Fault, SimWorkspace
 
 from .conftest import (
     FakeClock,
     Running,
     SimHandle,
+    StartExporter,
     at,
     key_for,
     names_with,
@@ -29,7 +29,6 @@ from .conftest import (
     write_config,
 )
 
-StartExporter = Callable[[Config, Path], Running]
 GAUGES = (
     "scribe_clicks_latest_period",
     "scribe_clicks_latest_period_start_timestamp_seconds",
