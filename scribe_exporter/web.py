@@ -6,6 +6,7 @@ import gzip
 import html
 import logging
 import socket
+import sys
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,12 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        # The stdlib prints a trace to stderr; keep logs one line per event instead.
+        exc = sys.exc_info()[1]
+        level = logging.DEBUG if isinstance(exc, ConnectionError) else logging.ERROR
+        log.log(level, "http: error serving %s: %s: %s", client_address[0], type(exc).__name__, exc)
 
 
 class _Server6(_Server):
