@@ -39,8 +39,6 @@ REASONS: tuple[Reason, ...] = (
     "invalid_response",
 )
 CLICKS_PATH = "/v1/analytics/clicks"
-# A clicks window is a few hundred buckets; anything far beyond is not a clicks response.
-MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 
 class PollError(Exception):
@@ -136,9 +134,10 @@ class ScribeClient:
                 allow_redirects=False,
                 stream=True,
             ) as reply:
-                body = self._read_body(reply, deadline)
                 status = reply.status_code
                 retry_after = reply.headers.get("Retry-After")
+                content_type = reply.headers.get("Content-Type", "")
+                body = self._read_body(reply, deadline)
         except requests.Timeout:
             raise PollError("timeout", f"no answer within {self.api.timeout_seconds:g}s") from None
         except requests.ConnectionError as exc:
@@ -155,7 +154,7 @@ class ScribeClient:
                 retry_after=retry_after,
             )
         try:
-            return parse_clicks(body, granularity)
+            return parse_clicks(body, granularity, content_type)
         except InvalidResponseError as exc:
             raise PollError("invalid_response", str(exc), status=status) from None
 
@@ -163,16 +162,19 @@ class ScribeClient:
         # The read timeout of requests applies per socket read; a server that drips bytes could
         # hold a worker forever, so the whole body shares one deadline. read1 returns what has
         # arrived instead of waiting for a full chunk, so the deadline is checked between reads.
+        limit = self.api.max_response_bytes
+        announced = reply.headers.get("Content-Length", "")
+        if announced.isdigit() and int(announced) > limit:
+            raise PollError("invalid_response", f"body of {announced} bytes exceeds {limit}")
         chunks: list[bytes] = []
         size = 0
         try:
             while chunk := reply.raw.read1(65536, decode_content=True):
                 chunks.append(chunk)
                 size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise PollError(
-                        "invalid_response", f"body larger than {MAX_RESPONSE_BYTES} bytes"
-                    )
+                if size > limit:
+                    # Cut off: the rest is never read into memory.
+                    raise PollError("invalid_response", f"body larger than {limit} bytes")
                 if time.monotonic() > deadline:
                     raise requests.Timeout()
         # Reading the raw stream bypasses requests' mapping of urllib3's errors; map them here.

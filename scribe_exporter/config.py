@@ -34,6 +34,11 @@ class ConfigError(Exception):
 class ApiConfig:
     base_url: str = "https://api.scribe-mail.com"
     timeout_seconds: float = 10.0
+    max_retries: int = 2
+    retry_backoff_seconds: float = 1.0
+    max_retry_after_seconds: float = 3600.0
+    max_requests_per_second: float | None = None
+    max_response_bytes: int = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -133,17 +138,61 @@ def _field(
 
 
 def _parse_api(value: object) -> ApiConfig:
-    data = _mapping(value, "api", ("base_url", "timeout_seconds"))
-    base_url = _field(data, "api", "base_url", ApiConfig.base_url, _string).rstrip("/")
+    data = _mapping(
+        value,
+        "api",
+        (
+            "base_url",
+            "timeout_seconds",
+            "max_retries",
+            "retry_backoff_seconds",
+            "max_retry_after_seconds",
+            "max_requests_per_second",
+            "max_response_bytes",
+        ),
+    )
+    d = ApiConfig()
+    base_url = _field(data, "api", "base_url", d.base_url, _string).rstrip("/")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("api.base_url", f"must be an http(s) URL with a host, got {base_url!r}")
     if parts.query or parts.fragment:
         raise ConfigError("api.base_url", "must not carry a query or fragment")
-    timeout = _field(
-        data, "api", "timeout_seconds", ApiConfig.timeout_seconds, lambda p, v: _number(p, v, 0.001)
+    rate = data.get("max_requests_per_second")
+    return ApiConfig(
+        base_url=base_url,
+        timeout_seconds=_field(
+            data, "api", "timeout_seconds", d.timeout_seconds, lambda p, v: _number(p, v, 0.001)
+        ),
+        max_retries=_field(
+            data, "api", "max_retries", d.max_retries, lambda p, v: _integer(p, v, 0)
+        ),
+        retry_backoff_seconds=_field(
+            data,
+            "api",
+            "retry_backoff_seconds",
+            d.retry_backoff_seconds,
+            lambda p, v: _number(p, v, 0.001),
+        ),
+        max_retry_after_seconds=_field(
+            data,
+            "api",
+            "max_retry_after_seconds",
+            d.max_retry_after_seconds,
+            lambda p, v: _number(p, v, 0),
+        ),
+        # null (or leaving it out) means no global budget.
+        max_requests_per_second=None
+        if rate is None
+        else _number("api.max_requests_per_second", rate, 0.001),
+        max_response_bytes=_field(
+            data,
+            "api",
+            "max_response_bytes",
+            d.max_response_bytes,
+            lambda p, v: _integer(p, v, 1024),
+        ),
     )
-    return ApiConfig(base_url=base_url, timeout_seconds=timeout)
 
 
 def _parse_granularities(path: str, value: object) -> tuple[Granularity, ...]:

@@ -16,7 +16,7 @@ LEVELS = {
     "error": logging.ERROR,
 }
 # Context fields a record may carry through `extra=`, in the order they are printed.
-FIELDS = ("workspace", "granularity", "reason", "key_path", "file")
+FIELDS = ("workspace", "granularity", "reason", "code")
 _LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import heapq
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from .client import REASONS, PollError, ScribeClient
 from .config import Config, Granularity
 from .counter import ClickCounter
 from .keys import KeyReader, KeySourceError
+from .politeness import RateLimiter, backoff_seconds, is_retryable, parse_retry_after
 from .response import ClicksResponse
+from .secrets import Secret
 from .snapshot import ClicksView, Snapshot, TargetView
 
 log = logging.getLogger(__name__)
@@ -45,13 +48,15 @@ def phase(key: TargetKey) -> float:
 class _Target:
     """Mutable state of one target; only the poller touches it, under the poller's lock."""
 
-    __slots__ = ("in_flight", "key", "reader", "view")
+    __slots__ = ("deadline", "in_flight", "key", "reader", "view")
 
     def __init__(self, key: TargetKey, reader: KeyReader) -> None:
         self.key = key
         self.reader = reader
         self.view = TargetView(workspace=key[0], granularity=key[1])
         self.in_flight = False
+        # Monotonic time of this target's next scheduled poll: retries never run past it.
+        self.deadline = 0.0
 
 
 class Poller:
@@ -79,6 +84,10 @@ class Poller:
         self._polls_done = threading.Condition(self._lock)
         self._poll_count = 0
         self._running = 0
+        # workspace -> (monotonic, wall) time before which no request is sent (Retry-After).
+        self._blocked: dict[str, tuple[float, float]] = {}
+        self._limiter = RateLimiter(config.api.max_requests_per_second)
+        self._rng = random.Random()  # jitter, not cryptography
         self.config = config
         self._client = ScribeClient(config.api, pool_size=config.polling.max_concurrency)
         self._executor = self._new_executor(config)
@@ -130,6 +139,7 @@ class Poller:
             previous = self.config
             interval_changed = previous.polling.interval_seconds != config.polling.interval_seconds
             self.config = config
+            self._limiter.set_rate(config.api.max_requests_per_second)
             self._install_targets(config, reschedule=interval_changed)
             if config.api != previous.api or (
                 config.polling.max_concurrency != previous.polling.max_concurrency
@@ -154,9 +164,15 @@ class Poller:
     def poll_all(self, timeout: float | None = None) -> bool:
         """Poll every target once now, concurrently; True if every poll succeeded."""
         with self._lock:
-            targets = [t for t in self._targets.values() if not t.in_flight]
+            now = time.monotonic()
+            targets = [
+                t
+                for t in self._targets.values()
+                if not t.in_flight and not self._is_blocked(t.key[0], now)
+            ]
             for target in targets:
                 target.in_flight = True
+                target.deadline = now + self.config.polling.interval_seconds
             executor = self._executor
         futures = [executor.submit(self._poll, target) for target in targets]
         wait(futures, timeout=timeout)
@@ -174,22 +190,87 @@ class Poller:
                 self._polls_done.notify_all()
 
     def _poll_once(self, target: _Target) -> None:
-        granularity = target.key[1]
+        workspace, granularity = target.key
         try:
             key = target.reader.current()
-            client = self._client
-            started = time.monotonic()
-            try:
-                response = client.fetch_clicks(key, granularity)
-            finally:
-                self._observe_request(time.monotonic() - started)
         except KeySourceError as exc:
             # Without a key the API could only answer 401; say so without spending a request.
             self._record_failure(target, PollError("unauthorized", str(exc)))
-        except PollError as exc:
-            self._record_failure(target, exc)
-        else:
+            return
+        attempt = 0
+        while True:
+            if not self._limiter.acquire(self._stop):
+                self._abandon(target)
+                return
+            try:
+                response = self._fetch(key, granularity)
+            except PollError as error:
+                delay = self._retry_delay(target, error, attempt)
+                if delay is None:
+                    self._record_failure(target, error)
+                    return
+                attempt += 1
+                log.debug(
+                    "request failed (%s), retry %d of %d in %.2fs",
+                    error,
+                    attempt,
+                    self.config.api.max_retries,
+                    delay,
+                    extra={"workspace": workspace, "granularity": granularity},
+                )
+                if self._stop.wait(delay):
+                    self._abandon(target)
+                    return
+                continue
             self._record_success(target, response)
+            return
+
+    def _fetch(self, key: Secret, granularity: Granularity) -> ClicksResponse:
+        started = time.monotonic()
+        try:
+            return self._client.fetch_clicks(key, granularity)
+        finally:
+            self._observe_request(time.monotonic() - started)
+
+    def _retry_delay(self, target: _Target, error: PollError, attempt: int) -> float | None:
+        """Seconds before the next try of this poll, or None to give up on it."""
+        api = self.config.api
+        wait = None
+        if error.status in (429, 503):
+            wait = parse_retry_after(error.retry_after, self._clock.time())
+        if wait is not None:
+            wait = min(wait, api.max_retry_after_seconds)
+            self._block(target.key[0], wait)
+        if not is_retryable(error) or attempt >= api.max_retries:
+            return None
+        delay = backoff_seconds(attempt, api.retry_backoff_seconds, self._rng)
+        if wait is not None:
+            delay = max(delay, wait)
+        if time.monotonic() + delay >= target.deadline:
+            return None  # never past the next scheduled poll
+        return delay
+
+    def _block(self, workspace: str, seconds: float) -> None:
+        with self._lock:
+            until = (time.monotonic() + seconds, self._clock.time() + seconds)
+            current = self._blocked.get(workspace)
+            if current is None or until[0] > current[0]:
+                self._blocked[workspace] = until
+
+    def _is_blocked(self, workspace: str, now: float) -> bool:
+        block = self._blocked.get(workspace)
+        if block is None:
+            return False
+        if block[0] <= now:
+            del self._blocked[workspace]
+            return False
+        return True
+
+    def _abandon(self, target: _Target) -> None:
+        """Give up a poll without a verdict (the process is stopping)."""
+        with self._lock:
+            target.in_flight = False
+            self._polls_done.notify_all()
 
     def _record_success(self, target: _Target, response: ClicksResponse) -> None:
         now = self._clock.time()
@@ -208,6 +289,7 @@ class Poller:
                     clicks=clicks,
                     last_error=None,
                     last_error_message=None,
+                    blocked_until=None,
                 )
                 if granularity == self.config.polling.finest_granularity:
                     self._counters.setdefault(workspace, ClickCounter()).observe(response)
@@ -235,6 +317,7 @@ class Poller:
                 was = target.view
                 errors = list(was.errors)
                 errors[REASONS.index(error.reason)] += 1
+                block = self._blocked.get(workspace)
                 target.view = dataclasses.replace(
                     was,
                     attempted=True,
@@ -242,6 +325,7 @@ class Poller:
                     errors=tuple(errors),
                     last_error=error.reason,
                     last_error_message=str(error),
+                    blocked_until=block[1] if block else None,
                 )
                 self._publish_locked()
             finally:
@@ -254,7 +338,12 @@ class Poller:
             level,
             "poll failed: %s",
             error,
-            extra={"workspace": workspace, "granularity": granularity, "reason": error.reason},
+            extra={
+                "workspace": workspace,
+                "granularity": granularity,
+                "reason": error.reason,
+                "code": error.code,
+            },
         )
 
     # --- snapshots -------------------------------------------------------------------------
@@ -328,6 +417,12 @@ class Poller:
             while next_due <= now:
                 next_due += interval  # fell behind: skip missed slots, keep the phase
             self._schedule(target, next_due)
+            if self._is_blocked(target.key[0], now):
+                log.debug(
+                    "Retry-After still running; skipping this poll",
+                    extra={"workspace": target.key[0], "granularity": target.key[1]},
+                )
+                continue
             if target.in_flight:
                 # Never two requests in flight for one target: this slot is skipped.
                 log.debug(
@@ -336,6 +431,7 @@ class Poller:
                 )
                 continue
             target.in_flight = True
+            target.deadline = next_due
             self._executor.submit(self._poll, target)
 
     def stop(self, timeout: float) -> None:

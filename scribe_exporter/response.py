@@ -18,6 +18,10 @@ _TOP_KEYS = frozenset({"data", "totals", "granularity", "time_zone"})
 _ITEM_KEYS = frozenset({"period", "count"})
 _TOTALS_KEYS = frozenset({"count"})
 
+# A year of hours is 8,760 buckets; a window far beyond that is not a clicks response, and
+# validating it would cost a poll worker seconds.
+MAX_BUCKETS = 10_000
+
 _reported_unknown: set[str] = set()
 _reported_lock = threading.Lock()
 
@@ -40,15 +44,19 @@ class ClicksResponse:
     time_zone: ZoneInfo
 
 
+def _note_once(topic: str, message: str, *args: object) -> None:
+    with _reported_lock:
+        if topic in _reported_unknown or len(_reported_unknown) > 1000:
+            return
+        _reported_unknown.add(topic)
+    log.debug(message, *args)
+
+
 def _note_unknown(where: str, keys: set[str]) -> None:
     """Tolerate keys the schema does not know (an API addition must not blind the monitoring)."""
     for key in sorted(keys):
         path = f"{where}.{key}" if where else key
-        with _reported_lock:
-            if path in _reported_unknown:
-                continue
-            _reported_unknown.add(path)
-        log.debug("response carries unknown key %s; ignoring it", path)
+        _note_once(path, "response carries unknown key %s; ignoring it", path)
 
 
 def _count(value: Any, where: str) -> int:
@@ -95,12 +103,30 @@ def _object(value: Any, where: str, required: frozenset[str]) -> dict[str, Any]:
     return value
 
 
-def parse_clicks(body: bytes | str, requested: Granularity) -> ClicksResponse:
-    """Parse and validate one response body; raises InvalidResponseError."""
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def parse_clicks(
+    body: bytes | str, requested: Granularity, content_type: str = "application/json"
+) -> ClicksResponse:
+    """Parse and validate one response body; raises InvalidResponseError.
+
+    The content type is not a reason to reject: a body that is the schema is used whatever the
+    header says (noted once at debug), and one that is not says which type it came with.
+    """
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
-        raise InvalidResponseError("body is not JSON") from None
+        shown = f" (content type {content_type[:60]})" if not _is_json_type(content_type) else ""
+        raise InvalidResponseError(f"body is not JSON{shown}") from None
+    if not _is_json_type(content_type):
+        _note_once(
+            f"content-type:{content_type[:60]}",
+            "response content type %s is not JSON; the body is, so it is used",
+            content_type[:60],
+        )
     top = _object(document, "", _TOP_KEYS)
     if top["granularity"] != requested:
         raise InvalidResponseError(
@@ -112,6 +138,8 @@ def parse_clicks(body: bytes | str, requested: Granularity) -> ClicksResponse:
     data = top["data"]
     if not isinstance(data, list):
         raise InvalidResponseError("data must be a list")
+    if len(data) > MAX_BUCKETS:
+        raise InvalidResponseError(f"data holds {len(data)} buckets, more than {MAX_BUCKETS}")
     by_start: dict[datetime, int] = {}
     for index, raw in enumerate(data):
         item = _object(raw, f"data[{index}]", _ITEM_KEYS)

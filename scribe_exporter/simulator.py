@@ -18,7 +18,7 @@ import secrets
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -159,6 +159,8 @@ class Simulator:
         self._by_name = {w.name: w for w in workspaces}
         self._faults: dict[str | None, Fault] = {}
         self.requests: Counter[str] = Counter()  # per workspace name ("-" for bad keys)
+        # (monotonic time, workspace) of the latest requests, for pacing checks in tests.
+        self.request_log: deque[tuple[float, str]] = deque(maxlen=100_000)
         self.in_flight = 0
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
@@ -234,6 +236,7 @@ class Simulator:
         with self._lock:
             if delta > 0:
                 self.requests[name] += 1
+                self.request_log.append((time.monotonic(), name))
             self.in_flight += delta
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 

@@ -59,6 +59,7 @@ class TargetView:
     errors: tuple[int, ...] = NO_ERRORS  # indexed like client.REASONS
     last_error: Reason | None = None
     last_error_message: str | None = None
+    blocked_until: float | None = None  # no request before this time (Retry-After), Unix s
 
     def fresh_clicks(self, now: float, stale_after_seconds: float) -> ClicksView | None:
         """The clicks data, unless the last success is older than stale_after_seconds."""

@@ -156,6 +156,11 @@ def landing_page(snapshot: Snapshot, now: float, telemetry_path: str) -> str:
         clicks = target.fresh_clicks(now, snapshot.stale_after_seconds)
         state = "up" if target.up else ("down" if target.attempted else "pending")
         complete = _bucket(clicks.last_complete, clicks.last_complete_start) if clicks else "-"
+        error = html.escape(target.last_error or "-")
+        if target.blocked_until is not None and target.blocked_until > now:
+            error += (
+                f" <small>(Retry-After: next request after {_when(target.blocked_until)})</small>"
+            )
         rows.append(
             "<tr>"
             f"<td>{html.escape(target.workspace)}</td><td>{target.granularity}</td>"
@@ -163,7 +168,7 @@ def landing_page(snapshot: Snapshot, now: float, telemetry_path: str) -> str:
             f"<td>{_when(target.last_success)}</td>"
             f"<td>{_bucket(clicks.latest, clicks.latest_start) if clicks else '-'}</td>"
             f"<td>{complete}</td>"
-            f"<td>{html.escape(target.last_error or '-')}</td>"
+            f"<td>{error}</td>"
             "</tr>"
         )
     path = html.escape(telemetry_path)

@@ -111,11 +111,13 @@ def write_config(
     workspaces: list[str],
     polling: str = "",
     timeout: float = 2,
+    api: str = "  max_retries: 0\n",
 ) -> Path:
     """A config file with one key file per workspace, holding that workspace's test key."""
     keys = directory / "keys"
     keys.mkdir(exist_ok=True)
-    lines = [f"api:\n  base_url: {base_url}\n  timeout_seconds: {timeout}\n"]
+    # No retries unless a test asks: most tests count one request per poll.
+    lines = [f"api:\n  base_url: {base_url}\n  timeout_seconds: {timeout}\n{api}"]
     if polling:
         lines.append(f"polling:\n{polling}")
     lines.append("workspaces:")
