@@ -280,6 +280,7 @@ class _SimHandler(BaseHTTPRequestHandler):
     sim: Simulator
     protocol_version = "HTTP/1.1"
     server_version = "scribe-simulator"
+    disable_nagle_algorithm = True  # see web._Handler
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
