@@ -326,13 +326,11 @@ def load_config(path: str) -> Config:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError("", f"{path}: invalid YAML: {where}{exc.problem or exc}") from None
+        raise ConfigError("", f"invalid YAML: {where}{exc.problem or exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError("", f"{path}: invalid YAML: {exc}") from None
-    except ConfigError as exc:
-        raise ConfigError("", f"{path}: {exc}") from None
+        raise ConfigError("", f"invalid YAML: {exc}") from None
     if data is None:
-        raise ConfigError("", f"{path}: the file is empty")
+        raise ConfigError("", "the file is empty")
     config = parse_config(data, os.path.dirname(os.path.abspath(path)))
     check_key_sources(config)
     return config
