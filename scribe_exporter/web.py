@@ -98,7 +98,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _metrics(self) -> None:
         encoder, content_type = choose_encoder(self.headers.get("Accept") or "")
-        body = encoder(self.registry)
+        try:
+            body = encoder(self.registry)
+        except Exception as exc:
+            # Prometheus sees a failed scrape (up == 0); the trace stays out of the response.
+            log.error("rendering metrics failed: %s: %s", type(exc).__name__, exc)
+            self._send(500, "text/plain; charset=utf-8", b"internal error rendering metrics\n")
+            return
         headers = {}
         if "gzip" in (self.headers.get("Accept-Encoding") or ""):
             body = gzip.compress(body, compresslevel=6)

@@ -465,3 +465,23 @@ def test_secrets_never_reach_metrics_or_the_page(exporter: Running, sim: SimHand
         text = requests.get(exporter.url + path, timeout=5).text
         assert "sk_test_" not in text
     assert "sk_test_" not in repr(exporter.exporter.poller.config)
+
+
+def test_a_failing_collector_costs_one_scrape_without_a_trace(
+    exporter: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        def collect(self) -> list[object]:
+            raise RuntimeError("boom")
+
+        def describe(self) -> list[object]:
+            return []
+
+    broken = Broken()
+    registry = exporter.exporter.instrumentation.registry
+    registry.register(broken)  # type: ignore[arg-type]
+    reply = requests.get(exporter.url + "/metrics", timeout=5)
+    assert (reply.status_code, reply.text) == (500, "internal error rendering metrics\n")
+    assert "rendering metrics failed: RuntimeError: boom" in caplog.text
+    registry.unregister(broken)  # type: ignore[arg-type]
+    assert requests.get(exporter.url + "/metrics", timeout=5).status_code == 200
