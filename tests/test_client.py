@@ -160,3 +160,32 @@ def test_key_is_sent_as_bearer_and_netrc_is_ignored(
     monkeypatch.setenv("NETRC", str(netrc))
     response = client.fetch_clicks(ACME, "day")
     assert response.granularity == "day"
+
+
+def test_content_type_is_reported_but_not_a_reason_to_reject(
+    client: ScribeClient, sim: SimHandle
+) -> None:
+    valid = b'{"data": [], "totals": {"count": 0}, "granularity": "hour", "time_zone": "UTC"}'
+    sim.sim.set_fault(Fault(body=valid, headers={"Content-Type": "text/plain"}, times=1), "acme")
+    assert client.fetch_clicks(ACME, "hour").total == 0
+    sim.sim.set_fault(
+        Fault(body=b"<html>login</html>", headers={"Content-Type": "text/html"}), "acme"
+    )
+    error = fail(client)
+    assert (error.reason, str(error)) == (
+        "invalid_response",
+        "body is not JSON (content type text/html)",
+    )
+
+
+def test_an_absurd_window_is_rejected(client: ScribeClient, sim: SimHandle) -> None:
+    data = ",".join(f'{{"period": "2015-01-01T00:00:00Z", "count": {i}}}' for i in range(100_000))
+    body = (
+        f'{{"data": [{data}], "totals": {{"count": 1}}, "granularity": "hour", "time_zone": "UTC"}}'
+    )
+    sim.sim.set_fault(Fault(body=body.encode()), "acme")
+    error = fail(client)
+    assert (error.reason, str(error)) == (
+        "invalid_response",
+        "data holds 100000 buckets, more than 10000",
+    )
