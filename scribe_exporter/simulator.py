@@ -403,6 +403,19 @@ def demo_workspaces() -> list[SimWorkspace]:
     ]
 
 
+def workspace_from_spec(spec: str) -> SimWorkspace:
+    """`NAME:KEY[:ZONE[:PEAK]]`, PEAK being clicks in the busiest hour of a weekday."""
+    parts = spec.split(":")
+    if not 2 <= len(parts) <= 4:
+        raise SystemExit(f"--workspace wants NAME:KEY[:ZONE[:PEAK]], got {spec!r}")
+    ws = SimWorkspace(parts[0], parts[1])
+    if len(parts) > 2:
+        ws.time_zone = parts[2]
+    if len(parts) > 3:
+        ws.peak_clicks_per_hour = float(parts[3])
+    return ws
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Scribe API simulator")
     parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0: any free)")
@@ -410,11 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         "--workspace",
         action="append",
         default=[],
-        metavar="NAME:KEY[:ZONE]",
+        metavar="NAME:KEY[:ZONE[:PEAK]]",
         help="a workspace and its key (repeatable); default: the demo workspaces",
     )
     args = parser.parse_args(argv)
-    workspaces = [SimWorkspace(*spec.split(":", 2)) for spec in args.workspace] or demo_workspaces()
+    workspaces = [workspace_from_spec(spec) for spec in args.workspace] or demo_workspaces()
     host, _, port = args.listen.rpartition(":")
     sim = Simulator(workspaces)
     url = sim.start(host or "127.0.0.1", int(port))
