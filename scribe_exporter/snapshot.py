@@ -9,6 +9,8 @@ from .config import Granularity
 from .periods import period_end
 from .response import ClicksResponse
 
+SPARKLINE_HOURS = 24
+
 
 @dataclass(frozen=True, slots=True)
 class ClicksView:
@@ -21,6 +23,9 @@ class ClicksView:
     window: int
     window_start: float | None
     buckets: int
+    # Hour granularity only: the last SPARKLINE_HOURS complete hours, oldest first, a missing
+    # hour counted as 0. The landing page draws it.
+    recent_hours: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, response: ClicksResponse, now: float, settle_seconds: float) -> ClicksView:
@@ -32,6 +37,13 @@ class ClicksView:
             if end.timestamp() <= now - settle_seconds:
                 complete = bucket
                 break
+        recent: tuple[int, ...] = ()
+        if complete is not None and response.granularity == "hour":
+            counts = {b.start.timestamp(): b.count for b in buckets}
+            last = complete.start.timestamp()
+            recent = tuple(
+                counts.get(last - 3600 * k, 0) for k in range(SPARKLINE_HOURS - 1, -1, -1)
+            )
         return cls(
             latest=latest.count if latest else None,
             latest_start=latest.start.timestamp() if latest else None,
@@ -40,6 +52,7 @@ class ClicksView:
             window=response.total,
             window_start=buckets[0].start.timestamp() if buckets else None,
             buckets=len(buckets),
+            recent_hours=recent,
         )
 
 

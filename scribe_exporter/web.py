@@ -159,6 +159,30 @@ def _bucket(count: int | None, start: float | None) -> str:
     return f"{count} <small>({_when(start)})</small>"
 
 
+def sparkline(workspace: str, counts: tuple[int, ...]) -> str:
+    """An inline SVG line of hourly counts: no script, no external asset."""
+    if not counts:
+        return "-"
+    width, height, pad = 144, 28, 2
+    top = max(counts) or 1
+    step = (width - 2 * pad) / max(len(counts) - 1, 1)
+    points = " ".join(
+        f"{pad + i * step:.1f},{height - pad - (c / top) * (height - 2 * pad):.1f}"
+        for i, c in enumerate(counts)
+    )
+    label = html.escape(
+        f"{workspace}: last {len(counts)} complete hours, {min(counts)} to {max(counts)} clicks",
+        quote=True,
+    )
+    return (
+        f'<svg class="sparkline" role="img" aria-label="{label}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" '
+        f'data-counts="{",".join(map(str, counts))}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{label}</title>"
+        f'<polyline fill="none" stroke="#1565c0" stroke-width="2" points="{points}"/></svg>'
+    )
+
+
 def landing_page(snapshot: Snapshot, now: float, telemetry_path: str) -> str:
     rows = []
     for target in snapshot.targets:
@@ -178,6 +202,7 @@ def landing_page(snapshot: Snapshot, now: float, telemetry_path: str) -> str:
             f"<td>{_bucket(clicks.latest, clicks.latest_start) if clicks else '-'}</td>"
             f"<td>{complete}</td>"
             f"<td>{error}</td>"
+            f"<td>{sparkline(target.workspace, clicks.recent_hours) if clicks else '-'}</td>"
             "</tr>"
         )
     path = html.escape(telemetry_path)
@@ -190,7 +215,6 @@ def landing_page(snapshot: Snapshot, now: float, telemetry_path: str) -> str:
         f'<a href="{path}">Metrics</a> · <a href="/healthz">Health</a> · '
         '<a href="/readyz">Readiness</a></p>'
         "<table><tr><th>Workspace</th><th>Granularity</th><th>State</th><th>Last success</th>"
-        "<th>Latest bucket</th><th>Last complete bucket</th><th>Last error</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>\n"
+        "<th>Latest bucket</th><th>Last complete bucket</th><th>Last error</th>"
+        "<th>Last 24 complete hours</th></tr>" + "".join(rows) + "</table></body></html>\n"
     )
