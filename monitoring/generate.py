@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+# The Helm chart can only read files inside itself: it gets byte-identical copies.
+CHART_FILES = HERE.parent / "helm" / "scribe-exporter" / "files"
 RULES_FILE = "scribe-exporter.rules.yml"
 DASHBOARD_FILE = "scribe-exporter.dashboard.json"
 
@@ -401,14 +403,17 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = Thresholds(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(Thresholds)}
     )
+    directories = [args.out, CHART_FILES] if args.out == HERE else [args.out]
     stale = []
-    for name, text in render(thresholds).items():
-        path = args.out / name
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(name)
-        else:
-            path.write_text(text)
+    for directory in directories:
+        for name, text in render(thresholds).items():
+            path = directory / name
+            if args.check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(str(path.relative_to(HERE.parent)))
+            else:
+                directory.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
     if stale:
         print(
             f"out of date: {', '.join(stale)}; run python -m monitoring.generate", file=sys.stderr
