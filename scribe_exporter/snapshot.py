@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from .client import REASONS, Reason
 from .config import Granularity
@@ -29,31 +30,47 @@ class ClicksView:
 
     @classmethod
     def of(cls, response: ClicksResponse, now: float, settle_seconds: float) -> ClicksView:
-        buckets = response.buckets
-        latest = buckets[-1] if buckets else None
-        complete = None
-        for bucket in reversed(buckets):
-            end = period_end(bucket.start, response.granularity, response.time_zone)
-            if end.timestamp() <= now - settle_seconds:
-                complete = bucket
-                break
+        starts, counts = response.starts, response.counts
+        complete = _last_complete(response, now - settle_seconds)
         recent: tuple[int, ...] = ()
         if complete is not None and response.granularity == "hour":
-            counts = {b.start.timestamp(): b.count for b in buckets}
-            last = complete.start.timestamp()
-            recent = tuple(
-                counts.get(last - 3600 * k, 0) for k in range(SPARKLINE_HOURS - 1, -1, -1)
-            )
+            recent = _recent_hours(starts, counts, complete)
         return cls(
-            latest=latest.count if latest else None,
-            latest_start=latest.start.timestamp() if latest else None,
-            last_complete=complete.count if complete else None,
-            last_complete_start=complete.start.timestamp() if complete else None,
+            latest=counts[-1] if counts else None,
+            latest_start=starts[-1] if starts else None,
+            last_complete=counts[complete] if complete is not None else None,
+            last_complete_start=starts[complete] if complete is not None else None,
             window=response.total,
-            window_start=buckets[0].start.timestamp() if buckets else None,
-            buckets=len(buckets),
+            window_start=starts[0] if starts else None,
+            buckets=len(starts),
             recent_hours=recent,
         )
+
+
+def _last_complete(response: ClicksResponse, cutoff: float) -> int | None:
+    """Index of the newest bucket that ended by `cutoff`; usually the second or third newest."""
+    zone, granularity = response.time_zone, response.granularity
+    for index in range(len(response.starts) - 1, -1, -1):
+        start = response.starts[index]
+        if granularity == "hour":
+            end = start + 3600.0
+        else:
+            end = period_end(datetime.fromtimestamp(start, UTC), granularity, zone).timestamp()
+        if end <= cutoff:
+            return index
+    return None
+
+
+def _recent_hours(starts: tuple[float, ...], counts: tuple[int, ...], last: int) -> tuple[int, ...]:
+    """The SPARKLINE_HOURS hours up to the bucket at index `last`, a missing hour counted 0."""
+    first = last - (SPARKLINE_HOURS - 1)
+    if first >= 0 and starts[last] - starts[first] == 3600.0 * (SPARKLINE_HOURS - 1):
+        return counts[first : last + 1]  # contiguous, the usual case
+    by_start = dict(
+        zip(starts[max(first, 0) : last + 1], counts[max(first, 0) : last + 1], strict=True)
+    )
+    end = starts[last]
+    return tuple(by_start.get(end - 3600.0 * k, 0) for k in range(SPARKLINE_HOURS - 1, -1, -1))
 
 
 NO_ERRORS: tuple[int, ...] = (0,) * len(REASONS)

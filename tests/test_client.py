@@ -37,7 +37,7 @@ def fail(client: ScribeClient, key: Secret = ACME) -> PollError:
 def test_success_returns_the_simulator_window(client: ScribeClient, sim: SimHandle) -> None:
     response = client.fetch_clicks(ACME, "hour")
     expected = sim.sim.clicks_body(sim.workspaces["acme"], "hour", sim.sim.clock())
-    assert [b.count for b in response.buckets] == [d["count"] for d in expected["data"]]
+    assert list(response.counts) == [d["count"] for d in expected["data"]]
     assert response.total == expected["totals"]["count"]
     assert sim.sim.requests["acme"] == 1
 
