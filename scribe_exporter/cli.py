@@ -11,13 +11,14 @@ import sys
 import time
 from collections.abc import Sequence
 
-from prometheus_client import disable_created_metrics, generate_latest
+from prometheus_client import disable_created_metrics
 
 from . import __version__
 from .config import ApiConfig, Config, ConfigError, PollingConfig, WorkspaceConfig, load_config
+from .exposition import Exposition
 from .keys import KeyLiteral
 from .logs import LEVELS, setup_logging
-from .metrics import Instrumentation, SnapshotCollector
+from .metrics import Instrumentation
 from .poller import Clock, Poller
 from .secrets import Secret
 from .simulator import Simulator, demo_workspaces
@@ -114,7 +115,7 @@ class Exporter:
         self.poller = Poller(
             config, clock=clock, observe_request=self.instrumentation.request_duration.observe
         )
-        self.instrumentation.registry.register(SnapshotCollector(self.poller))
+        self.exposition = Exposition(self.poller, self.instrumentation.registry)
         self.instrumentation.config_loaded(time.time())
 
     def reload(self) -> bool:
@@ -132,8 +133,8 @@ class Exporter:
         log.info("config reloaded: %d workspaces", len(config.workspaces))
         return True
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.instrumentation.registry)
+    def text(self) -> bytes:
+        return self.exposition.render()
 
 
 def _serve(exporter: Exporter, args: argparse.Namespace) -> int:
@@ -144,7 +145,7 @@ def _serve(exporter: Exporter, args: argparse.Namespace) -> int:
         server = make_server(
             args.listen_address,
             args.telemetry_path,
-            exporter.instrumentation.registry,
+            exporter.exposition,
             exporter.poller,
         )
     except OSError as exc:
@@ -203,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.once:
             ok = exporter.poller.poll_all()
-            sys.stdout.write(exporter.exposition().decode())
+            sys.stdout.write(exporter.text().decode())
             exporter.poller.stop(timeout=0)
             return 0 if ok else 1
         return _serve(exporter, args)

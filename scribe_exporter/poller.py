@@ -16,6 +16,7 @@ from typing import Protocol
 from .client import REASONS, PollError, ScribeClient
 from .config import Config, Granularity
 from .counter import ClickCounter
+from .exposition import with_lines
 from .keys import KeyReader, KeySourceError
 from .politeness import RateLimiter, backoff_seconds, is_retryable, parse_retry_after
 from .response import ClicksResponse
@@ -53,7 +54,7 @@ class _Target:
     def __init__(self, key: TargetKey, reader: KeyReader) -> None:
         self.key = key
         self.reader = reader
-        self.view = TargetView(workspace=key[0], granularity=key[1])
+        self.view = with_lines(TargetView(workspace=key[0], granularity=key[1]))
         self.in_flight = False
         # Monotonic time of this target's next scheduled poll: retries never run past it.
         self.deadline = 0.0
@@ -281,15 +282,17 @@ class Poller:
                     return  # removed by a reload while in flight
                 clicks = ClicksView.of(response, now, self.config.polling.settle_seconds)
                 was = target.view
-                target.view = dataclasses.replace(
-                    was,
-                    attempted=True,
-                    up=True,
-                    last_success=now,
-                    clicks=clicks,
-                    last_error=None,
-                    last_error_message=None,
-                    blocked_until=None,
+                target.view = with_lines(
+                    dataclasses.replace(
+                        was,
+                        attempted=True,
+                        up=True,
+                        last_success=now,
+                        clicks=clicks,
+                        last_error=None,
+                        last_error_message=None,
+                        blocked_until=None,
+                    )
                 )
                 if granularity == self.config.polling.finest_granularity:
                     self._counters.setdefault(workspace, ClickCounter()).observe(response)
@@ -318,14 +321,16 @@ class Poller:
                 errors = list(was.errors)
                 errors[REASONS.index(error.reason)] += 1
                 block = self._blocked.get(workspace)
-                target.view = dataclasses.replace(
-                    was,
-                    attempted=True,
-                    up=False,
-                    errors=tuple(errors),
-                    last_error=error.reason,
-                    last_error_message=str(error),
-                    blocked_until=block[1] if block else None,
+                target.view = with_lines(
+                    dataclasses.replace(
+                        was,
+                        attempted=True,
+                        up=False,
+                        errors=tuple(errors),
+                        last_error=error.reason,
+                        last_error_message=str(error),
+                        blocked_until=block[1] if block else None,
+                    )
                 )
                 self._publish_locked()
             finally:

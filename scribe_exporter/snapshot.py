@@ -90,6 +90,9 @@ class TargetView:
     last_error: Reason | None = None
     last_error_message: str | None = None
     blocked_until: float | None = None  # no request before this time (Retry-After), Unix s
+    # This target's samples in the exposition format, one string per family of
+    # exposition.TARGET_FAMILIES: rendered once when the view is made, joined at each scrape.
+    lines: tuple[str, ...] = ()
 
     def fresh_clicks(self, now: float, stale_after_seconds: float) -> ClicksView | None:
         """The clicks data, unless the last success is older than stale_after_seconds."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import html
 import logging
 import socket
@@ -12,10 +11,10 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from . import __version__
+from .exposition import Exposition
 from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     # Set per server by make_server.
-    registry: CollectorRegistry
+    exposition: Exposition
     status: Status
     telemetry_path: str
 
@@ -97,18 +96,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def _metrics(self) -> None:
-        encoder, content_type = choose_encoder(self.headers.get("Accept") or "")
+        _, content_type = choose_encoder(self.headers.get("Accept") or "")
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        compress = "gzip" in (self.headers.get("Accept-Encoding") or "")
         try:
-            body = encoder(self.registry)
+            body = self.exposition.render(openmetrics, compress)
         except Exception as exc:
             # Prometheus sees a failed scrape (up == 0); the trace stays out of the response.
             log.error("rendering metrics failed: %s: %s", type(exc).__name__, exc)
             self._send(500, "text/plain; charset=utf-8", b"internal error rendering metrics\n")
             return
-        headers = {}
-        if "gzip" in (self.headers.get("Accept-Encoding") or ""):
-            body = gzip.compress(body, compresslevel=6)
-            headers["Content-Encoding"] = "gzip"
+        headers = {"Content-Encoding": "gzip"} if compress else {}
         self._send(200, content_type, body, headers)
 
     def _send(
@@ -125,13 +123,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    address: str, telemetry_path: str, registry: CollectorRegistry, status: Status
+    address: str, telemetry_path: str, exposition: Exposition, status: Status
 ) -> ThreadingHTTPServer:
     host, port = parse_listen_address(address)
     handler = type(
         "Handler",
         (_Handler,),
-        {"registry": registry, "status": status, "telemetry_path": telemetry_path},
+        {"exposition": exposition, "status": status, "telemetry_path": telemetry_path},
     )
     server_class = _Server6 if ":" in host else _Server
     return server_class((host, port), handler)

@@ -157,8 +157,7 @@ def start_exporter(tmp_path: Path, clock: FakeClock) -> Iterator[StartExporter]:
 
     def start(config: Config, config_path: Path) -> Running:
         exporter = Exporter(config, str(config_path), clock=clock)
-        registry = exporter.instrumentation.registry
-        server = make_server("127.0.0.1:0", "/metrics", registry, exporter.poller)
+        server = make_server("127.0.0.1:0", "/metrics", exporter.exposition, exporter.poller)
         serve_in_background(server, poll_interval=0.05)
         host, port = server.server_address[:2]
         running = Running(exporter, f"http://{host!s}:{port}", config_path)

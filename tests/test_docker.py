@@ -146,7 +146,7 @@ def test_image_demo_once_writes_nothing_outside_tmp(image_root: Path) -> None:
     before = {p for p in image_root.rglob("*")}
     result = run_like_the_image(image_root, "--demo", "--once")
     assert result.returncode == 0, result.stderr
-    assert 'scribe_up{granularity="hour",workspace="acme"} 1.0' in result.stdout
+    assert 'scribe_up{granularity="hour",workspace="acme"} 1\n' in result.stdout
     assert {p for p in image_root.rglob("*")} == before  # a read-only root filesystem would do
 
 

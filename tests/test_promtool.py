@@ -34,7 +34,7 @@ def test_exposition_of_a_failing_workspace_passes_promtool(tmp_path: Path) -> No
     result = run_cli("--once", "--config.file", str(config))
     assert result.returncode == 1
     assert (
-        'scribe_poll_errors_total{granularity="hour",reason="connection",workspace="acme"} 1.0'
+        'scribe_poll_errors_total{granularity="hour",reason="connection",workspace="acme"} 1\n'
         in result.stdout
     )
     assert_promtool_clean(result.stdout)

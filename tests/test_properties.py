@@ -38,7 +38,7 @@ class Rig:
         path = write_config(tmp, self.sim.url, ["acme"], polling=f"  settle_seconds: {SETTLE}\n")
         self.exporter = Exporter(load_config(str(path)), str(path), clock=self.clock)
         self.server = make_server(
-            "127.0.0.1:0", "/metrics", self.exporter.instrumentation.registry, self.exporter.poller
+            "127.0.0.1:0", "/metrics", self.exporter.exposition, self.exporter.poller
         )
         serve_in_background(self.server, poll_interval=0.05)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
