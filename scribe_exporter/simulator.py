@@ -62,7 +62,7 @@ def _unit_noise(seed: str, hour: int) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=1_000_000)
 def _hourly(seed: str, zone_name: str, peak: float, hour_start: int) -> int:
     """Clicks of one complete hour: a working-day curve, quieter weekends, some noise."""
     local = datetime.fromtimestamp(hour_start, ZoneInfo(zone_name))
@@ -162,6 +162,11 @@ class Simulator:
         # (monotonic time, workspace) of the latest requests, for pacing checks in tests.
         self.request_log: deque[tuple[float, str]] = deque(maxlen=100_000)
         self.in_flight = 0
+        self._in_flight_by_name: Counter[str] = Counter()
+        self.max_in_flight_one_workspace = 0
+        # Serialised bodies per (workspace, granularity, minute, drop): a benchmark polling a
+        # thousand 720-bucket windows a second must measure the exporter, not this simulator.
+        self._bodies: dict[tuple[Any, ...], bytes] = {}
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
@@ -239,6 +244,30 @@ class Simulator:
                 self.request_log.append((time.monotonic(), name))
             self.in_flight += delta
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._in_flight_by_name[name] += delta
+            if name != "-":
+                self.max_in_flight_one_workspace = max(
+                    self.max_in_flight_one_workspace, self._in_flight_by_name[name]
+                )
+
+    def body_bytes(self, ws: SimWorkspace, granularity: str) -> bytes:
+        now = self.clock()
+        key = (ws.name, granularity, int(now // 60), ws.drop_factor, ws.drop_since)
+        body = self._bodies.get(key)
+        if body is None:
+            # The minute's body: the hour in progress grows once a minute, not continuously.
+            body = json.dumps(self.clicks_body(ws, granularity, now // 60 * 60)).encode()
+            with self._lock:
+                if len(self._bodies) > 50_000:
+                    self._bodies.clear()
+                self._bodies[key] = body
+        return body
+
+    def per_second(self, seconds: int) -> list[int]:
+        """Requests received in each of the last `seconds` whole seconds, oldest first."""
+        now = int(time.monotonic())
+        counts = Counter(int(t) for t, _ in list(self.request_log) if t >= now - seconds)
+        return [counts.get(second, 0) for second in range(now - seconds, now)]
 
     # --- server ----------------------------------------------------------------------------
 
@@ -308,7 +337,14 @@ class _SimHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/_sim/stats":
             sim = self.sim
-            stats = {"requests": dict(sim.requests), "max_in_flight": sim.max_in_flight}
+            seconds = int(parse_qs(url.query).get("seconds", ["0"])[-1])
+            stats = {
+                "requests": dict(sim.requests),
+                "total": sum(sim.requests.values()),
+                "max_in_flight": sim.max_in_flight,
+                "max_in_flight_one_workspace": sim.max_in_flight_one_workspace,
+                "per_second": sim.per_second(seconds) if seconds else [],
+            }
             self._send(200, json.dumps(stats).encode())
             return
         if url.path != "/v1/analytics/clicks":
@@ -346,7 +382,7 @@ class _SimHandler(BaseHTTPRequestHandler):
             self._send(422, body)
             return
         headers = fault.headers if fault is not None else {}
-        self._send(200, json.dumps(self._normal(ws, query)).encode(), headers)
+        self._send(200, self.sim.body_bytes(ws, granularity), headers)
 
     def _normal(self, ws: SimWorkspace | None, query: str) -> dict[str, Any]:
         granularity = parse_qs(query).get("granularity", ["day"])[-1]
@@ -403,6 +439,15 @@ def demo_workspaces() -> list[SimWorkspace]:
     ]
 
 
+def generated_names(count: int) -> list[str]:
+    return [f"ws{i:05d}" for i in range(1, count + 1)]
+
+
+def generated_key(name: str) -> str:
+    """A key for a generated workspace; derivable, because only benchmarks use them."""
+    return f"sk_bench_{name}"
+
+
 def workspace_from_spec(spec: str) -> SimWorkspace:
     """`NAME:KEY[:ZONE[:PEAK]]`, PEAK being clicks in the busiest hour of a weekday."""
     parts = spec.split(":")
@@ -426,10 +471,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME:KEY[:ZONE[:PEAK]]",
         help="a workspace and its key (repeatable); default: the demo workspaces",
     )
+    parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N workspaces ws00001... with the keys generated_key(name) (benchmarks)",
+    )
+    parser.add_argument(
+        "--window-hours", type=int, default=DEFAULT_WINDOWS["hour"], help="buckets per hour window"
+    )
     args = parser.parse_args(argv)
-    workspaces = [workspace_from_spec(spec) for spec in args.workspace] or demo_workspaces()
+    workspaces = [workspace_from_spec(spec) for spec in args.workspace]
+    workspaces += [
+        SimWorkspace(name, generated_key(name)) for name in generated_names(args.generate)
+    ]
     host, _, port = args.listen.rpartition(":")
-    sim = Simulator(workspaces)
+    sim = Simulator(workspaces or demo_workspaces(), windows={"hour": args.window_hours})
     url = sim.start(host or "127.0.0.1", int(port))
     print(url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
