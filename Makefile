@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit audit clean
+.PHONY: demo test lint typecheck unit audit bench clean
 
 $(VENV)/.runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
@@ -31,6 +31,11 @@ unit: $(VENV)/.dev
 	$(PY) -m pytest
 
 test: lint typecheck unit
+
+# The performance benchmark (minutes, not part of `make test`); ARGS=--write updates
+# bench/RESULTS.md.
+bench: $(VENV)/.dev
+	$(PY) bench/run.py $(ARGS)
 
 # Known vulnerabilities in the pinned runtime dependencies. Needs PyPI's JSON API or OSV, which
 # the project's own CI machines cannot reach; run it where they can.

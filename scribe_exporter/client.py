@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -116,6 +117,13 @@ class ScribeClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # requests reads the proxy and CA variables of the environment at every request (a
+        # third of a poll's CPU); read them once here instead.
+        self.session.trust_env = False
+        self.session.proxies = requests.utils.get_environ_proxies(api.base_url)
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
         self.session.headers["User-Agent"] = f"scribe-exporter/{__version__}"
         self.session.headers["Accept"] = "application/json"
 

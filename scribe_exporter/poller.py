@@ -81,7 +81,9 @@ class Poller:
         self._thread: threading.Thread | None = None
         self._heartbeat = time.monotonic()
         self._ready = False
-        self._snapshot = Snapshot()
+        self._snapshot: Snapshot | None = None
+        self._order: list[_Target] = []  # the targets sorted by key: the snapshot's order
+        self._unattempted = 0
         self._polls_done = threading.Condition(self._lock)
         self._poll_count = 0
         self._running = 0
@@ -93,7 +95,6 @@ class Poller:
         self._client = ScribeClient(config.api, pool_size=config.polling.max_concurrency)
         self._executor = self._new_executor(config)
         self._install_targets(config, reschedule=False)
-        self._publish()
 
     # --- configuration -------------------------------------------------------------------
 
@@ -123,6 +124,8 @@ class Poller:
         names = {w.name for w in config.workspaces}
         self._counters = {n: c for n, c in self._counters.items() if n in names}
         self._targets = targets
+        self._order = [targets[key] for key in sorted(targets)]
+        self._unattempted = sum(1 for t in targets.values() if not t.view.attempted)
         if reschedule or not self._heap:
             self._heap = []
             start = time.monotonic()
@@ -282,6 +285,7 @@ class Poller:
                     return  # removed by a reload while in flight
                 clicks = ClicksView.of(response, now, self.config.polling.settle_seconds)
                 was = target.view
+                self._note_attempt(was)
                 target.view = with_lines(
                     dataclasses.replace(
                         was,
@@ -318,6 +322,7 @@ class Poller:
                 if self._targets.get(target.key) is not target:
                     return
                 was = target.view
+                self._note_attempt(was)
                 errors = list(was.errors)
                 errors[REASONS.index(error.reason)] += 1
                 block = self._blocked.get(workspace)
@@ -353,30 +358,41 @@ class Poller:
 
     # --- snapshots -------------------------------------------------------------------------
 
-    def _publish(self) -> None:
-        with self._lock:
-            self._publish_locked()
-
     def _publish_locked(self) -> None:
-        targets = tuple(self._targets[k].view for k in sorted(self._targets))
-        if not self._ready and targets and all(t.attempted for t in targets):
-            # Readiness latches: a workspace added by a reload must not take the whole pod out
-            # of its Service (and so out of Prometheus) until its first poll.
-            self._ready = True
-        counters = tuple(
-            (name, counter.total)
-            for name, counter in sorted(self._counters.items())
-            if counter.has_baseline
-        )
-        # A single reference assignment: a scrape sees either the old or the new snapshot.
-        self._snapshot = Snapshot(
-            targets=targets,
-            counters=counters,
-            stale_after_seconds=self.config.polling.stale_after_seconds,
-        )
+        """Mark the snapshot out of date; the next reader builds it, once.
+
+        Building costs one pass over every target: doing it per poll would make a round of N
+        polls cost N^2 (ten thousand workspaces: 10^8 steps a round), doing it per read costs
+        one pass per scrape.
+        """
+        self._snapshot = None
+
+    def _note_attempt(self, was: TargetView) -> None:
+        if not was.attempted:
+            self._unattempted -= 1
+            if self._unattempted <= 0:
+                # Readiness latches: a workspace added by a reload must not take the whole pod
+                # out of its Service (and so out of Prometheus) until its first poll.
+                self._ready = True
 
     def snapshot(self) -> Snapshot:
-        return self._snapshot
+        snapshot = self._snapshot
+        if snapshot is not None:
+            return snapshot
+        with self._lock:
+            if self._snapshot is None:
+                counters = tuple(
+                    (name, counter.total)
+                    for name, counter in sorted(self._counters.items())
+                    if counter.has_baseline
+                )
+                # One reference assignment: a reader sees the old snapshot or the new one.
+                self._snapshot = Snapshot(
+                    targets=tuple(target.view for target in self._order),
+                    counters=counters,
+                    stale_after_seconds=self.config.polling.stale_after_seconds,
+                )
+            return self._snapshot
 
     def now(self) -> float:
         return self._clock.time()
