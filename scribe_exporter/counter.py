@@ -58,12 +58,19 @@ class ClickCounter:
         self, highs: array[int], starts: tuple[float, ...], counts: tuple[int, ...], overlap: int
     ) -> None:
         """The usual case: the window moved forward; known buckets first, new ones after."""
-        seen = counts[:overlap]
-        self.total += sum(c - h for c, h in zip(seen, highs, strict=True) if c > h)
+        # Complete buckets rarely change: compare them in one C-level pass, and walk only the
+        # newest few (or everything, when an old one did change).
+        settled = max(overlap - 3, 0)
+        if highs[:settled] != array("q", counts[:settled]):
+            settled = 0
+        seen = counts[settled:overlap]
+        moving = highs[settled:]
+        self.total += sum(c - h for c, h in zip(seen, moving, strict=True) if c > h)
         fresh = counts[overlap:]
         self.total += sum(fresh)
         self._starts = array("d", starts)
-        self._highs = array("q", map(max, seen, highs))
+        self._highs = highs[:settled]
+        self._highs.extend(map(max, seen, moving))
         self._highs.extend(fresh)
 
     def _merge(
