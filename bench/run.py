@@ -100,7 +100,14 @@ class Sim:
 
 
 class Exporter:
-    def __init__(self, sim: Sim, workspaces: int, polling: dict[str, Any], tmp: Path) -> None:
+    def __init__(
+        self,
+        sim: Sim,
+        workspaces: int,
+        polling: dict[str, Any],
+        tmp: Path,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         keys = tmp / "keys"
         keys.mkdir(parents=True, exist_ok=True)
         names = generated_names(workspaces)
@@ -122,6 +129,7 @@ class Exporter:
                 f"--config.file={self.config_path}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--log.level=error",
+                *extra_args,
             ],
             cwd=ROOT,
         )
@@ -313,6 +321,49 @@ def bench_throughput(rows: list[Row], tmp: Path) -> None:
     )
 
 
+def bench_shards(rows: list[Row], tmp: Path) -> None:
+    """10,000 workspaces: one process against four shard processes, side by side."""
+    size, concurrency, latency = 10_000, 16, 0.05
+    for shards in (1, 4):
+        sim = Sim(size, 24)
+        sim.latency(latency)
+        exporters = [
+            Exporter(
+                sim,
+                size,
+                {"interval_seconds": 1, "max_concurrency": concurrency},
+                tmp / f"shards{shards}-{index}",
+                ("--shard.index", str(index), "--shard.count", str(shards)),
+            )
+            for index in range(shards)
+        ]
+        try:
+            time.sleep(10)  # warm-up
+            before, started = sim.stats(), time.monotonic()
+            time.sleep(10)
+            after, elapsed = sim.stats(), time.monotonic() - started
+            scrapes = [
+                t
+                for e in exporters
+                for t in timed_scrapes(e.http, e.url + "/metrics", 10, gzip=False)
+            ]
+        finally:
+            for exporter in exporters:
+                exporter.close()
+            sim.close()
+        rate = (after["total"] - before["total"]) / elapsed
+        rows.append(
+            Row(
+                f"10000 workspaces on {shards} process{'es' if shards > 1 else ''}, 50 ms latency, "
+                f"concurrency {concurrency} each",
+                f"{rate:.0f} requests/s; scrape median {median(scrapes):.1f} ms, "
+                f"p99 {p99(scrapes):.1f} ms",
+                "-",
+                None,
+            )
+        )
+
+
 def bench_cpu_memory(rows: list[Row], tmp: Path) -> str:
     size, window = 1000, 720
     sim = Sim(size, window)
@@ -428,7 +479,9 @@ def main() -> int:
     parser.add_argument(
         "--sizes", default="100,1000,10000", help="workspace counts for the scrape rows"
     )
-    parser.add_argument("--only", choices=["scrape", "throughput", "memory"], help="one section")
+    parser.add_argument(
+        "--only", choices=["scrape", "throughput", "memory", "shards"], help="one section"
+    )
     args = parser.parse_args()
     machine = (
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}, "
@@ -443,6 +496,8 @@ def main() -> int:
             bench_scrape(rows, tmp, [int(s) for s in args.sizes.split(",")])
         if args.only in (None, "throughput"):
             bench_throughput(rows, tmp)
+        if args.only in (None, "shards"):
+            bench_shards(rows, tmp)
         if args.only in (None, "memory"):
             profile = bench_cpu_memory(rows, tmp)
     result = f"Machine: {machine}\n\n{table(rows)}\n"

@@ -42,6 +42,7 @@ class Thresholds:
     key_rejected_window: str = "10m"
     rate_limited_window: str = "15m"
     rate_limited_for: str = "30m"
+    shard_missing_for: str = "10m"
 
 
 HOURLY = 'scribe_clicks_last_complete_period{granularity="hour"}'
@@ -187,6 +188,26 @@ def alert_rules(t: Thresholds) -> dict[str, Any]:
                 ),
             },
         },
+        {
+            "alert": "ScribeShardMissing",
+            "expr": (
+                "sum by (job) (scribe_exporter_assigned_workspaces)\n"
+                "  < max by (job) (scribe_exporter_configured_workspaces)\n"
+            ),
+            "for": t.shard_missing_for,
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "Some Scribe workspaces are polled by no shard of {{ $labels.job }}",
+                "description": (
+                    "The shards together poll {{ $value }} workspaces, fewer than configured: "
+                    f"a shard has been missing for {t.shard_missing_for}."
+                ),
+                "runbook": (
+                    "Compare scribe_exporter_shard_info across pods: one index is absent. Check "
+                    "the StatefulSet's pods and that every replica has the same --shard.count."
+                ),
+            },
+        },
     ]
     return {"groups": [{"name": "scribe-exporter", "rules": rules}]}
 
@@ -317,8 +338,19 @@ def dashboard() -> dict[str, Any]:
                 )
                 for q in (0.5, 0.95, 0.99)
             ],
-            (0, 22, 24, 7),
+            (0, 22, 18, 7),
             unit="s",
+        ),
+        _panel(
+            10,
+            "Shards: workspaces polled / configured",
+            [
+                ("sum by (job) (scribe_exporter_assigned_workspaces)", "polled"),
+                ("max by (job) (scribe_exporter_configured_workspaces)", "configured"),
+            ],
+            (18, 22, 6, 7),
+            kind="stat",
+            description="Below the configured count, a shard is missing.",
         ),
     ]
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import platform
 import queue
@@ -23,6 +24,7 @@ from .logs import LEVELS, setup_logging
 from .metrics import Instrumentation
 from .poller import Clock, Poller
 from .secrets import Secret
+from .sharding import Shard, ShardError, index_from_environment
 from .simulator import Simulator, demo_workspaces
 from .web import make_server, parse_listen_address, serve_in_background
 
@@ -85,6 +87,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run against the built-in simulator with demo workspaces",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=int,
+        default=None,
+        help="this replica's shard, 0 to count-1 (default: from POD_INDEX or the StatefulSet "
+        "ordinal in POD_NAME/HOSTNAME when --shard.count > 1, else 0)",
+    )
+    parser.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        type=int,
+        default=1,
+        help="number of shards the workspaces are split into (default: %(default)s, no sharding)",
+    )
     args = parser.parse_args(argv)
     path = args.telemetry_path
     if not path.startswith("/") or path in RESERVED_PATHS:
@@ -108,17 +125,52 @@ def demo_config(simulator: Simulator) -> Config:
     )
 
 
+def resolve_shard(args: argparse.Namespace) -> Shard:
+    index = args.shard_index
+    if index is None and args.shard_count > 1:
+        index = index_from_environment()
+    return Shard(index or 0, args.shard_count)
+
+
 class Exporter:
     """The running process: poller, metrics and HTTP server, wired once."""
 
-    def __init__(self, config: Config, config_path: str | None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        config_path: str | None,
+        clock: Clock | None = None,
+        shard: Shard | None = None,
+    ) -> None:
         self.config_path = config_path
-        self.instrumentation = Instrumentation()
+        self.shard = shard or Shard()
+        self.instrumentation = Instrumentation(self.shard)
         self.poller = Poller(
-            config, clock=clock, observe_request=self.instrumentation.request_duration.observe
+            self._mine(config),
+            clock=clock,
+            observe_request=self.instrumentation.request_duration.observe,
         )
         self.exposition = Exposition(self.poller, self.instrumentation.registry)
-        self.instrumentation.config_loaded(time.time())
+        self._loaded(config)
+
+    def _mine(self, config: Config) -> Config:
+        """The config with only this shard's workspaces."""
+        if self.shard.count == 1:
+            return config
+        mine = tuple(w for w in config.workspaces if self.shard.owns(w.name))
+        return dataclasses.replace(config, workspaces=mine)
+
+    def _loaded(self, config: Config) -> None:
+        assigned = len(self.poller.config.workspaces)
+        self.instrumentation.config_loaded(time.time(), assigned, len(config.workspaces))
+        if self.shard.count > 1:
+            log.info(
+                "shard %d of %d: %d of %d workspaces",
+                self.shard.index,
+                self.shard.count,
+                assigned,
+                len(config.workspaces),
+            )
 
     def reload(self) -> bool:
         if self.config_path is None:
@@ -130,8 +182,8 @@ class Exporter:
             self.instrumentation.config_rejected()
             log.error("config reload failed, keeping the running config: %s", exc)
             return False
-        self.poller.apply_config(config)
-        self.instrumentation.config_loaded(time.time())
+        self.poller.apply_config(self._mine(config))
+        self._loaded(config)
         log.info("config reloaded: %d workspaces", len(config.workspaces))
         return True
 
@@ -201,6 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scribe-exporter {__version__} (Python {platform.python_version()})")
         return 0
     setup_logging(args.log_level, args.log_format)
+    try:
+        shard = resolve_shard(args)
+    except ShardError as exc:
+        print(f"invalid sharding: {exc}", file=sys.stderr)
+        return 1
     # `_created` series double the counter and histogram output and no dashboard uses them.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     simulator: Simulator | None = None
@@ -221,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"granularities {', '.join(config.polling.granularities)}, every key readable"
         )
         return 0
-    exporter = Exporter(config, None if args.demo else args.config_file)
+    exporter = Exporter(config, None if args.demo else args.config_file, shard=shard)
     try:
         if args.once:
             ok = exporter.poller.poll_all()

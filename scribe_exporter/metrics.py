@@ -27,6 +27,7 @@ from .families import (
     WINDOW,
     WINDOW_START,
 )
+from .sharding import Shard
 from .snapshot import Snapshot
 
 TARGET_LABELS = ("workspace", "granularity")
@@ -90,7 +91,7 @@ class SnapshotCollector(Collector):
 class Instrumentation:
     """The private registry, and the exporter's own metrics that are not snapshot data."""
 
-    def __init__(self) -> None:
+    def __init__(self, shard: Shard) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -118,9 +119,29 @@ class Instrumentation:
             registry=self.registry,
         )
 
-    def config_loaded(self, at: float) -> None:
+        shard_info = Gauge(
+            "scribe_exporter_shard_info",
+            "Always 1; this replica's shard index and the shard count (0 of 1: no sharding).",
+            ("index", "count"),
+            registry=self.registry,
+        )
+        shard_info.labels(str(shard.index), str(shard.count)).set(1)
+        self.assigned = Gauge(
+            "scribe_exporter_assigned_workspaces",
+            "Workspaces this replica polls (its shard of the configured ones).",
+            registry=self.registry,
+        )
+        self.configured = Gauge(
+            "scribe_exporter_configured_workspaces",
+            "Workspaces in the configuration, across all shards.",
+            registry=self.registry,
+        )
+
+    def config_loaded(self, at: float, assigned: int, configured: int) -> None:
         self.reload_successful.set(1)
         self.reload_success_time.set(at)
+        self.assigned.set(assigned)
+        self.configured.set(configured)
 
     def config_rejected(self) -> None:
         self.reload_successful.set(0)

@@ -126,6 +126,8 @@ class Poller:
         self._targets = targets
         self._order = [targets[key] for key in sorted(targets)]
         self._unattempted = sum(1 for t in targets.values() if not t.view.attempted)
+        if not self._unattempted:
+            self._ready = True  # a shard may be assigned no workspace at all
         if reschedule or not self._heap:
             self._heap = []
             start = time.monotonic()

@@ -216,6 +216,7 @@ def test_dashboard_configmap_carries_the_shipped_dashboard() -> None:
 def test_monitoring_resources_are_off_by_default_with_no_capabilities_guard() -> None:
     kinds = {d["kind"] for d in render()}
     assert kinds == {"ServiceAccount", "ConfigMap", "Service", "Deployment", "Pod"}
+    assert "StatefulSet" not in kinds
     templates = "\n".join(p.read_text() for p in (CHART / "templates").glob("*.yaml"))
     assert "Capabilities" not in templates
 
@@ -257,6 +258,28 @@ def test_chart_readme_lists_every_value() -> None:
 
     for path in paths(values):
         assert f"`{path}`" in readme, f"{path} is not in the chart README"
+
+
+def test_sharded_mode_renders_a_statefulset() -> None:
+    docs = render(CHART / "ci" / "sharded-values.yaml")
+    assert not [d for d in docs if d["kind"] == "Deployment"]
+    statefulset = find(docs, "StatefulSet")
+    assert statefulset["spec"]["replicas"] == 3
+    headless = find(docs, "Service", statefulset["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    [container] = statefulset["spec"]["template"]["spec"]["containers"]
+    assert "--shard.count=3" in container["args"]
+    assert container["env"] == [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    ]
+    # The same config (all workspaces) and the same keys in every replica.
+    config = yaml.safe_load(find(docs, "ConfigMap")["data"]["config.yaml"])
+    assert [w["name"] for w in config["workspaces"]] == ["acme", "globex", "initech"]
+    monitor = find(docs, "ServiceMonitor")
+    assert {"key": "scribe-exporter/headless", "operator": "DoesNotExist"} in monitor["spec"][
+        "selector"
+    ]["matchExpressions"]
+    assert headless["metadata"]["labels"]["scribe-exporter/headless"] == "true"
 
 
 def test_sidecar_example_validates(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_promtool_checks_the_rules() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_of_every_alert() -> None:
@@ -172,6 +172,7 @@ def test_dashboard_has_the_panels_operators_need() -> None:
         "Last successful poll",
         "Poll errors by reason",
         "API request latency",
+        "Shards: workspaces polled / configured",
     }
     exprs = "\n".join(dashboard_exprs(load_dashboard()))
     assert "increase(scribe_clicks_total" in exprs and "offset 1w" in exprs

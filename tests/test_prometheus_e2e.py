@@ -222,7 +222,7 @@ def test_every_rule_loads_and_evaluates(stack: Stack) -> None:
 
     wait_until(evaluated, timeout=30, what="every rule to be evaluated")
     rules = stack.api("/api/v1/rules")["groups"][0]["rules"]
-    assert len(rules) == 7
+    assert len(rules) == 8
     for rule in rules:
         assert rule["health"] == "ok", rule
         assert rule.get("lastError", "") == ""

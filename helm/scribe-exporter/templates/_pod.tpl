@@ -37,9 +37,20 @@ spec:
         - --web.listen-address=:9877
         - --log.level={{ .Values.logLevel }}
         - --log.format={{ .Values.logFormat }}
+        {{- if .Values.sharding.enabled }}
+        - --shard.count={{ .Values.sharding.count }}
+        {{- end }}
         {{- with .Values.extraArgs }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+      {{- if .Values.sharding.enabled }}
+      env:
+        # The StatefulSet ordinal at the end of the pod name is this replica's shard index.
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+      {{- end }}
       ports:
         - name: http-metrics
           containerPort: 9877
