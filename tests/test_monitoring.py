@@ -121,7 +121,7 @@ def test_every_rule_has_severity_and_annotations() -> None:
     for rule in rules:
         assert rule["labels"]["severity"] in ("warning", "critical")
         assert set(rule["annotations"]) == {"summary", "description", "runbook"}
-        if "workspace" in rule["expr"]:
+        if re.search(r"\bworkspace\b", rule["expr"]):
             assert "{{ $labels.workspace }}" in rule["annotations"]["summary"]
 
 
