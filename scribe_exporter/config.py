@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -131,68 +132,16 @@ def _string(path: str, value: object) -> str:
     return value
 
 
-def _field(
-    data: Mapping[str, Any], path: str, key: str, default: T, parse: Callable[[str, object], T]
-) -> T:
-    return parse(f"{path}.{key}", data[key]) if key in data else default
+def _at_least(minimum: float) -> Callable[[str, object], float]:
+    return lambda path, value: _number(path, value, minimum)
 
 
-def _parse_api(value: object) -> ApiConfig:
-    data = _mapping(
-        value,
-        "api",
-        (
-            "base_url",
-            "timeout_seconds",
-            "max_retries",
-            "retry_backoff_seconds",
-            "max_retry_after_seconds",
-            "max_requests_per_second",
-            "max_response_bytes",
-        ),
-    )
-    d = ApiConfig()
-    base_url = _field(data, "api", "base_url", d.base_url, _string).rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("api.base_url", f"must be an http(s) URL with a host, got {base_url!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError("api.base_url", "must not carry a query or fragment")
-    rate = data.get("max_requests_per_second")
-    return ApiConfig(
-        base_url=base_url,
-        timeout_seconds=_field(
-            data, "api", "timeout_seconds", d.timeout_seconds, lambda p, v: _number(p, v, 0.001)
-        ),
-        max_retries=_field(
-            data, "api", "max_retries", d.max_retries, lambda p, v: _integer(p, v, 0)
-        ),
-        retry_backoff_seconds=_field(
-            data,
-            "api",
-            "retry_backoff_seconds",
-            d.retry_backoff_seconds,
-            lambda p, v: _number(p, v, 0.001),
-        ),
-        max_retry_after_seconds=_field(
-            data,
-            "api",
-            "max_retry_after_seconds",
-            d.max_retry_after_seconds,
-            lambda p, v: _number(p, v, 0),
-        ),
-        # null (or leaving it out) means no global budget.
-        max_requests_per_second=None
-        if rate is None
-        else _number("api.max_requests_per_second", rate, 0.001),
-        max_response_bytes=_field(
-            data,
-            "api",
-            "max_response_bytes",
-            d.max_response_bytes,
-            lambda p, v: _integer(p, v, 1024),
-        ),
-    )
+def _integer_at_least(minimum: int) -> Callable[[str, object], int]:
+    return lambda path, value: _integer(path, value, minimum)
+
+
+def _optional(parse: Callable[[str, object], T]) -> Callable[[str, object], T | None]:
+    return lambda path, value: None if value is None else parse(path, value)
 
 
 def _parse_granularities(path: str, value: object) -> tuple[Granularity, ...]:
@@ -208,40 +157,48 @@ def _parse_granularities(path: str, value: object) -> tuple[Granularity, ...]:
     return tuple(result)
 
 
+# Each section: its keys, in the order of the reference, and how each value is checked. The keys
+# are also the only ones allowed: anything else is an unknown key.
+Parser = Callable[[str, object], Any]
+_API_FIELDS: dict[str, Parser] = {
+    "base_url": _string,
+    "timeout_seconds": _at_least(0.001),
+    "max_retries": _integer_at_least(0),
+    "retry_backoff_seconds": _at_least(0.001),
+    "max_retry_after_seconds": _at_least(0),
+    "max_requests_per_second": _optional(_at_least(0.001)),  # null: no global budget
+    "max_response_bytes": _integer_at_least(1024),
+}
+_POLLING_FIELDS: dict[str, Parser] = {
+    "interval_seconds": _at_least(1),
+    "granularities": _parse_granularities,
+    "max_concurrency": _integer_at_least(1),
+    "settle_seconds": _at_least(0),
+    "stale_after_seconds": _at_least(1),
+}
+
+
+def _section(
+    value: object, path: str, fields: dict[str, Callable[[str, object], Any]]
+) -> dict[str, Any]:
+    """The keys present in a section, each checked; absent keys keep the dataclass default."""
+    data = _mapping(value, path, tuple(fields))
+    return {key: parse(f"{path}.{key}", data[key]) for key, parse in fields.items() if key in data}
+
+
+def _parse_api(value: object) -> ApiConfig:
+    api = ApiConfig(**_section(value, "api", _API_FIELDS))
+    base_url = api.base_url.rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("api.base_url", f"must be an http(s) URL with a host, got {base_url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError("api.base_url", "must not carry a query or fragment")
+    return dataclasses.replace(api, base_url=base_url)
+
+
 def _parse_polling(value: object) -> PollingConfig:
-    data = _mapping(
-        value,
-        "polling",
-        (
-            "interval_seconds",
-            "granularities",
-            "max_concurrency",
-            "settle_seconds",
-            "stale_after_seconds",
-        ),
-    )
-    d = PollingConfig()
-    polling = PollingConfig(
-        interval_seconds=_field(
-            data, "polling", "interval_seconds", d.interval_seconds, lambda p, v: _number(p, v, 1)
-        ),
-        granularities=_field(
-            data, "polling", "granularities", d.granularities, _parse_granularities
-        ),
-        max_concurrency=_field(
-            data, "polling", "max_concurrency", d.max_concurrency, lambda p, v: _integer(p, v, 1)
-        ),
-        settle_seconds=_field(
-            data, "polling", "settle_seconds", d.settle_seconds, lambda p, v: _number(p, v, 0)
-        ),
-        stale_after_seconds=_field(
-            data,
-            "polling",
-            "stale_after_seconds",
-            d.stale_after_seconds,
-            lambda p, v: _number(p, v, 1),
-        ),
-    )
+    polling = PollingConfig(**_section(value, "polling", _POLLING_FIELDS))
     if polling.stale_after_seconds < polling.interval_seconds:
         # Otherwise healthy data would vanish between two successful polls.
         raise ConfigError(
