@@ -282,6 +282,13 @@ def test_sharded_mode_renders_a_statefulset() -> None:
     assert headless["metadata"]["labels"]["scribe-exporter/headless"] == "true"
 
 
+def test_standalone_values_plus_sharding_enabled_install_sharded(tmp_path: Path) -> None:
+    docs = render(CHART / "ci" / "standalone-values.yaml", sets=("sharding.enabled=true",))
+    validate(docs, tmp_path)
+    assert find(docs, "StatefulSet")["spec"]["replicas"] == 2
+    assert not [d for d in docs if d["kind"] == "Deployment"]
+
+
 def test_sidecar_example_validates(tmp_path: Path) -> None:
     docs = [d for d in yaml.safe_load_all((ROOT / "examples" / "sidecar.yaml").read_text()) if d]
     validate(docs, tmp_path)
