@@ -7,8 +7,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,6 +177,30 @@ def start_exporter(tmp_path: Path, clock: FakeClock) -> Iterator[StartExporter]:
 def exporter(sim: SimHandle, tmp_path: Path, start_exporter: StartExporter) -> Running:
     path = write_config(tmp_path, sim.url, ["acme", "globex"])
     return start_exporter(load_config(str(path)), path)
+
+
+@contextmanager
+def one_connection_server(respond: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A bare TCP server for faults an HTTP server will not make: it accepts one connection,
+    reads the request, hands the socket to `respond`, and yields its base URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            with suppress(OSError):  # the client hanging up is the expected end
+                respond(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        thread.join(timeout=10)
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from scribe_exporter.config import ApiConfig
 from scribe_exporter.secrets import Secret
 from scribe_exporter.simulator import Fault
 
-from .conftest import SimHandle, key_for
+from .conftest import SimHandle, key_for, one_connection_server
 
 
 @pytest.fixture
@@ -123,32 +123,20 @@ def test_schema_violation_is_invalid_with_what_was_wrong(
 
 def test_server_that_drips_bytes_hits_the_overall_deadline() -> None:
     """The read timeout of requests is per read; the client bounds the whole body."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
     stop = threading.Event()
 
-    def drip() -> None:
-        conn, _ = listener.accept()
-        conn.recv(4096)
+    def drip(conn: socket.socket) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
         while not stop.wait(0.2):
-            try:
-                conn.sendall(b" ")
-            except OSError:
-                break
-        conn.close()
+            conn.sendall(b" ")
 
-    thread = threading.Thread(target=drip, daemon=True)
-    thread.start()
-    port = listener.getsockname()[1]
-    c = ScribeClient(ApiConfig(base_url=f"http://127.0.0.1:{port}", timeout_seconds=0.5))
-    try:
-        assert fail(c).reason == "timeout"
-    finally:
-        stop.set()
-        listener.close()
-        c.close()
+    with one_connection_server(drip) as url:
+        c = ScribeClient(ApiConfig(base_url=url, timeout_seconds=0.5))
+        try:
+            assert fail(c).reason == "timeout"
+        finally:
+            stop.set()
+            c.close()
 
 
 def test_key_is_sent_as_bearer_and_netrc_is_ignored(

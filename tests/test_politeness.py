@@ -19,7 +19,16 @@ from scribe_exporter.politeness import backoff_seconds, format_http_date, parse_
 from scribe_exporter.secrets import Secret
 from scribe_exporter.simulator import Fault, SimWorkspace
 
-from .conftest import FakeClock, Running, SimHandle, StartExporter, key_for, value, write_config
+from .conftest import (
+    FakeClock,
+    Running,
+    SimHandle,
+    StartExporter,
+    key_for,
+    one_connection_server,
+    value,
+    write_config,
+)
 
 HOUR = {"granularity": "hour"}
 
@@ -247,39 +256,24 @@ def test_global_budget_spaces_every_request(
         assert sum(1 for u in times[i:] if u - t < 1.0) <= 26
 
 
-def test_oversized_bodies_are_cut_off(tmp_path: Path) -> None:
+def test_oversized_bodies_are_cut_off() -> None:
     """An endless chunked body: the client stops at the limit instead of reading it all."""
     sent = []
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
 
-    def endless() -> None:
-        conn, _ = listener.accept()
-        conn.recv(4096)
+    def endless(conn: socket.socket) -> None:
         conn.sendall(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         )
         chunk = b"[" * 65536
-        try:
-            for _ in range(1000):  # 64 MiB at most, bounded
-                conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                sent.append(len(chunk))
-        except OSError:
-            pass
-        conn.close()
+        for _ in range(1000):  # 64 MiB at most, bounded
+            conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent.append(len(chunk))
 
-    thread = threading.Thread(target=endless, daemon=True)
-    thread.start()
-    port = listener.getsockname()[1]
-    client = ScribeClient(
-        ApiConfig(base_url=f"http://127.0.0.1:{port}", max_response_bytes=256 * 1024)
-    )
-    with pytest.raises(PollError) as caught:
-        client.fetch_clicks(Secret("sk_test_x"), "hour")
-    client.close()
-    listener.close()
-    thread.join(timeout=10)
+    with one_connection_server(endless) as url:
+        client = ScribeClient(ApiConfig(base_url=url, max_response_bytes=256 * 1024))
+        with pytest.raises(PollError) as caught:
+            client.fetch_clicks(Secret("sk_test_x"), "hour")
+        client.close()
     assert (caught.value.reason, str(caught.value)) == (
         "invalid_response",
         "body larger than 262144 bytes",
