@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from typing import Literal
 
 import requests
@@ -59,12 +58,6 @@ class PollError(Exception):
         self.status = status
         self.code = code
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Timed:
-    response: ClicksResponse
-    seconds: float
 
 
 def _reason_for_status(status: int) -> Reason:
