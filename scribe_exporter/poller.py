@@ -158,7 +158,7 @@ class Poller:
             if config.polling.max_concurrency != previous.polling.max_concurrency:
                 old_executor, self._executor = self._executor, self._new_executor(config)
                 old_executor.shutdown(wait=False)
-            self._publish_locked()
+            self._invalidate_snapshot()
         self._wake.set()
 
     # --- polling ---------------------------------------------------------------------------
@@ -302,7 +302,7 @@ class Poller:
                 )
                 if granularity == self.config.polling.finest_granularity:
                     self._counters.setdefault(workspace, ClickCounter()).observe(response)
-                self._publish_locked()
+                self._invalidate_snapshot()
             finally:
                 target.in_flight = False
                 self._poll_count += 1
@@ -339,7 +339,7 @@ class Poller:
                         blocked_until=block[1] if block else None,
                     )
                 )
-                self._publish_locked()
+                self._invalidate_snapshot()
             finally:
                 target.in_flight = False
                 self._poll_count += 1
@@ -360,7 +360,7 @@ class Poller:
 
     # --- snapshots -------------------------------------------------------------------------
 
-    def _publish_locked(self) -> None:
+    def _invalidate_snapshot(self) -> None:
         """Mark the snapshot out of date; the next reader builds it, once.
 
         Building costs one pass over every target: doing it per poll would make a round of N

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -96,6 +97,10 @@ class SimHandle:
     @property
     def url(self) -> str:
         return self.sim.url
+
+    def add_workspaces(self, names: list[str], zone: str = "UTC") -> None:
+        for name in names:
+            self.sim.add_workspace(SimWorkspace(name, key_for(name), zone))
 
 
 @pytest.fixture
@@ -232,3 +237,54 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10, what: str = "
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+class Daemon:
+    """The exporter as users run it: its own process, real signals, a free loopback port."""
+
+    def __init__(self, config: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "exporter.py"),
+                "--config.file",
+                str(config),
+                "--web.listen-address",
+                f"127.0.0.1:{self.port}",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def get(self, path: str) -> requests.Response | None:
+        try:
+            return requests.get(self.url + path, timeout=2)
+        except requests.ConnectionError:
+            return None
+
+    def metrics(self) -> Samples:
+        reply = self.get("/metrics")
+        return parse_exposition(reply.text) if reply is not None else {}
+
+    def ready(self) -> bool:
+        reply = self.get("/readyz")
+        return reply is not None and reply.status_code == 200
+
+    def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str]:
+        self.proc.send_signal(signum)
+        _, stderr = self.proc.communicate(timeout=10)
+        return self.proc.returncode, stderr
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.communicate()

@@ -8,19 +8,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from scribe_exporter.simulator import Fault
 
 from .conftest import (
     KEY_PREFIX,
     ROOT,
+    Daemon,
     SimHandle,
-    free_port,
     parse_exposition,
     run_cli,
     value,
@@ -95,51 +93,6 @@ def test_demo_once_needs_no_config_and_no_key(tmp_path: Path) -> None:
             assert value(m, "scribe_up", workspace=ws, granularity=g) == 1
             assert (value(m, "scribe_clicks_window", workspace=ws, granularity=g) or 0) > 0
     assert "sk_demo_" not in result.stdout + result.stderr
-
-
-class Daemon:
-    def __init__(self, config: Path, *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "exporter.py"),
-                "--config.file",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{self.port}",
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def get(self, path: str) -> requests.Response | None:
-        try:
-            return requests.get(self.url + path, timeout=2)
-        except requests.ConnectionError:
-            return None
-
-    def ready(self) -> bool:
-        reply = self.get("/readyz")
-        return reply is not None and reply.status_code == 200
-
-    def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str]:
-        self.proc.send_signal(signum)
-        _, stderr = self.proc.communicate(timeout=10)
-        return self.proc.returncode, stderr
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.communicate()
 
 
 def test_daemon_serves_reloads_and_stops_cleanly(

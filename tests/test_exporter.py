@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scribe_exporter.client import REASONS
 from scribe_exporter.config import load_config
-from scribe_exporter.simulator import Fault, SimWorkspace
+from scribe_exporter.simulator import Fault
 
 from .conftest import (
     FakeClock,
@@ -297,7 +297,7 @@ def test_reload_adds_and_removes_workspaces(
     exporter: Running, sim: SimHandle, tmp_path: Path
 ) -> None:
     exporter.poll()
-    sim.sim.add_workspace(SimWorkspace("initech", key_for("initech"), "Asia/Kolkata"))
+    sim.add_workspaces(["initech"], "Asia/Kolkata")
     write_config(tmp_path, sim.url, ["acme", "initech"])
     assert exporter.exporter.reload() is True
     m = exporter.scrape()

@@ -22,13 +22,13 @@ from scribe_exporter.simulator import Fault, Simulator, SimWorkspace
 
 from .conftest import (
     ROOT,
+    Daemon,
     FakeClock,
     Running,
     SimHandle,
     StartExporter,
     free_port,
     key_for,
-    parse_exposition,
     value,
     wait_until,
     write_config,
@@ -38,42 +38,19 @@ HOUR = {"granularity": "hour"}
 
 
 def test_api_unreachable_at_start_up_then_recovering(tmp_path: Path) -> None:
-    api_port, web_port = free_port(), free_port()
+    api_port = free_port()
     config = write_config(
         tmp_path, f"http://127.0.0.1:{api_port}", ["acme"], polling="  interval_seconds: 1\n"
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "exporter.py"),
-            "--config.file",
-            str(config),
-            "--web.listen-address",
-            f"127.0.0.1:{web_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = Daemon(config)
     sim = Simulator([SimWorkspace("acme", key_for("acme"))])
-    url = f"http://127.0.0.1:{web_port}"
-
-    def metrics() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        try:
-            return parse_exposition(requests.get(url + "/metrics", timeout=2).text)
-        except requests.ConnectionError:
-            return {}
-
+    labels = {"workspace": "acme", "granularity": "hour"}
     try:
         wait_until(
             lambda: (
                 (
                     value(
-                        metrics(),
-                        "scribe_poll_errors_total",
-                        workspace="acme",
-                        reason="connection",
-                        **HOUR,
+                        daemon.metrics(), "scribe_poll_errors_total", reason="connection", **labels
                     )
                     or 0
                 )
@@ -81,19 +58,15 @@ def test_api_unreachable_at_start_up_then_recovering(tmp_path: Path) -> None:
             ),
             what="a connection error",
         )
-        m = metrics()
-        assert value(m, "scribe_up", workspace="acme", **HOUR) == 0
-        assert requests.get(url + "/readyz", timeout=2).status_code == 200
+        assert value(daemon.metrics(), "scribe_up", **labels) == 0
+        assert daemon.ready()
         sim.start(port=api_port)  # the API comes back
-        wait_until(
-            lambda: value(metrics(), "scribe_up", workspace="acme", **HOUR) == 1, what="recovery"
-        )
-        assert value(metrics(), "scribe_clicks_window", workspace="acme", **HOUR) is not None
+        wait_until(lambda: value(daemon.metrics(), "scribe_up", **labels) == 1, what="recovery")
+        assert value(daemon.metrics(), "scribe_clicks_window", **labels) is not None
     finally:
-        proc.terminate()
-        _, stderr = proc.communicate(timeout=10)
+        code, stderr = daemon.stop()
         sim.stop()
-    assert proc.returncode == 0
+    assert code == 0
     assert "poll recovered after connection" in stderr
 
 

@@ -5,20 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from scribe_exporter.sharding import owner
-from scribe_exporter.simulator import SimWorkspace
 
-from .conftest import SimHandle, key_for, parse_exposition, run_cli, value, write_config
+from .conftest import SimHandle, parse_exposition, run_cli, value, write_config
 
 NAMES = [f"team-{i:02d}" for i in range(12)]
 
 
-def add_workspaces(sim: SimHandle) -> None:
-    for name in NAMES:
-        sim.sim.add_workspace(SimWorkspace(name, key_for(name)))
-
-
 def test_three_shards_poll_every_workspace_once(sim: SimHandle, tmp_path: Path) -> None:
-    add_workspaces(sim)
+    sim.add_workspaces(NAMES)
     config = write_config(tmp_path, sim.url, NAMES)
     seen: dict[str, int] = {}
     for index in range(3):
@@ -50,7 +44,7 @@ def test_three_shards_poll_every_workspace_once(sim: SimHandle, tmp_path: Path) 
 
 
 def test_index_from_the_statefulset_pod_name(sim: SimHandle, tmp_path: Path) -> None:
-    add_workspaces(sim)
+    sim.add_workspaces(NAMES)
     config = write_config(tmp_path, sim.url, NAMES)
     result = run_cli(
         "--once",
